@@ -1,0 +1,38 @@
+"""Shared fixtures: a small real cache (real tar shards, real checkpoints, real precompute)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from helpers import simple_shard, vit_checkpoint  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def small_cache(tmp_path_factory) -> Path:
+    """A cache with checkpoints v4 and v5 over 3 datasets x 2 test shards (real files).
+
+    Returns the cache folder; its cache.json points at the shards' data root.
+    """
+    from pipeline.precompute import main
+
+    root = tmp_path_factory.mktemp("small")
+    data = root / "webdataset"
+    for d, (dataset, fmt) in enumerate([("alpha", "png"), ("beta", "jpg"), ("testing", "jpeg")]):
+        for s in range(2):
+            simple_shard(data / dataset / f"test-{s:05d}.tar", 30, seed=d * 10 + s, fmt=fmt, prefix=f"{dataset}{s}_")
+    vit_checkpoint(root / "checkpoints" / "v4", seed=4)
+    vit_checkpoint(root / "checkpoints" / "v5", seed=5)
+    cache = root / "cache"
+    code = main([
+        "--data-root", str(data), "--cache-dir", str(cache), "--no-progress", "--num-workers", "0",
+        "--checkpoint", f"v4={root / 'checkpoints' / 'v4'}", "--checkpoint", f"v5={root / 'checkpoints' / 'v5'}",
+    ])
+    assert code == 0
+    return cache
