@@ -97,10 +97,6 @@ def inspect_checkpoint(name: str, path: Path) -> CheckpointInfo:
         raise UserError(f"Checkpoint {name}: {path} has no config.json; it is not a Hugging Face checkpoint.")
     if not any((path / w).exists() for w in WEIGHT_FILES):
         raise UserError(f"Checkpoint {name}: {path} has no weights (model.safetensors or pytorch_model.bin).")
-    if not (path / "preprocessor_config.json").exists():
-        raise UserError(
-            f"Checkpoint {name}: {path} has no preprocessor_config.json; save the image processor with the model."
-        )
     try:
         config = AutoConfig.from_pretrained(path, local_files_only=True)
     except Exception as exc:
@@ -115,6 +111,10 @@ def inspect_checkpoint(name: str, path: Path) -> CheckpointInfo:
         labels = resolve_label_mapping(config.id2label)
     except UserError as exc:
         raise UserError(f"Checkpoint {name}: {exc}") from None
+    if not (path / "preprocessor_config.json").exists():
+        raise UserError(
+            f"Checkpoint {name}: {path} has no preprocessor_config.json; save the image processor with the model."
+        )
     return CheckpointInfo(name, path, classes[0], labels)
 
 
