@@ -10,6 +10,7 @@ exists for the same checkpoint hash and settings.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -28,6 +29,7 @@ from cache.io import read_file_metadata, read_json, remove_stale_temporaries, wr
 from cache.reader import CacheReader
 from cache.schema import ERRORS_SCHEMA, SAMPLES_SCHEMA, predictions_schema
 from pipeline import PIPELINE_VERSION
+from pipeline.distributed import rank_from_env
 from pipeline.errors import UserError
 from pipeline.metrics import format_table, metrics_by_group, suggested_thresholds
 from pipeline.preprocess import DEFAULT_MAX_PIXELS
@@ -268,14 +270,14 @@ def shard_is_done(paths: CachePaths, checkpoint_name: str, shard: ShardIndex, ke
         return False
 
 
-def choose_device(name: str):
+def choose_device(name: str, local_rank: int = 0):
     import torch
 
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda was asked for, but torch sees no CUDA GPU here; use --device cpu or auto.")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+    return torch.device(name, local_rank) if name == "cuda" else torch.device(name)
 
 
 def prepare_cache(options: Options) -> CachePaths:
@@ -448,8 +450,17 @@ def run(options: Options, log=print) -> dict:
     # Validate all inputs before anything is written, so a bad flag leaves no files behind.
     found = discover_shards(options.data_root, options.split, options.datasets)
     infos = [inspect_checkpoint(name, path) for name, path in options.checkpoints]
-    device = choose_device(options.device)
-    paths = prepare_cache(options)
+    import torch
+
+    rank = rank_from_env(cuda=options.device != "cpu" and torch.cuda.is_available())
+    device = choose_device(options.device, rank.local)
+    if rank.is_main:
+        paths = prepare_cache(options)
+    rank.barrier()
+    paths = CachePaths(options.cache_dir)
+    if not rank.is_main:
+        log = _quiet
+        options = dataclasses.replace(options, progress=False)
 
     data_root = options.data_root.resolve()
     shards = [index_shard(dataset, path.resolve(), data_root) for dataset, path in found]
@@ -459,14 +470,21 @@ def run(options: Options, log=print) -> dict:
 
     written_samples: set[str] = set()
     report = {"checkpoints": {}}
+    mine = [s for number, s in enumerate(shards) if rank.owns(number)]
     for info in infos:
-        summary = run_checkpoint(info, shards, paths, options, device, written_samples, log)
+        summary = run_checkpoint(info, mine, paths, options, device, written_samples, log)
+        rank.barrier()
+        if not rank.is_main:
+            continue
         metrics = write_checkpoint_summary(paths, info, summary, options, device, shards)
         rate = f", {summary['images'] / summary['elapsed_s']:.1f} img/s" if summary["images"] else ""
         log(format_table(metrics, title=f"\n[{info.name}] metrics at threshold 0.5{rate}"))
         report["checkpoints"][info.name] = {k: v for k, v in summary.items() if k != "checkpoint"}
         del summary
 
+    rank.close()
+    if not rank.is_main:
+        return report
     reader = CacheReader(paths.root)
     selected = {s.dataset for s in shards}
     wanted = [s.relative_path for s in shards]
@@ -482,6 +500,10 @@ def run(options: Options, log=print) -> dict:
     report.update(seen=seen, written=written, skipped=int(len(errors)), skipped_by_reason=by_reason,
                   cache_dir=str(paths.root))
     return report
+
+
+def _quiet(message: str) -> None:
+    pass
 
 
 def _raise_keyboard_interrupt(signum, frame):

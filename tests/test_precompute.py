@@ -377,3 +377,21 @@ def test_killed_run_leaves_no_partial_file_and_next_run_completes(tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"{6 - len(done)} of 6 shards to compute" in result.stdout
     assert len(CacheReader(cache).predictions("v")) == 240
+
+
+def test_torchrun_splits_shards_across_ranks(tmp_path):
+    data = tmp_path / "data"
+    for s in range(5):
+        simple_shard(data / "d" / f"test-{s:05d}.tar", 6, seed=s, prefix=f"s{s}_")
+    checkpoint = vit_checkpoint(tmp_path / "ck")
+    cache = tmp_path / "cache"
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "pipeline.precompute",
+         "--data-root", str(data), "--checkpoint", f"v={checkpoint}", "--cache-dir", str(cache), "--no-progress",
+         "--num-workers", "0"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "30 samples seen = 30 written + 0 skipped" in result.stdout
+    assert result.stdout.count("metrics at threshold") == 1  # only rank 0 summarises
+    reader = CacheReader(cache)
+    assert len(reader.predictions("v")) == 30 and reader.metrics("v")["by_dataset"]["overall"]["n"] == 30
