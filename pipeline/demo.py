@@ -29,7 +29,7 @@ class Profile:
 
 
 PROFILES = {
-    "full": Profile(train_per_class=500, test_per_class=400, image_size=64, v4_epochs=2, v5_epochs=6,
+    "full": Profile(train_per_class=500, test_per_class=400, image_size=64, v4_epochs=3, v5_epochs=8,
                     samples_per_shard=400),
     "tiny": Profile(train_per_class=40, test_per_class=24, image_size=32, v4_epochs=1, v5_epochs=2,
                     samples_per_shard=24),

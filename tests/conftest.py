@@ -36,3 +36,11 @@ def small_cache(tmp_path_factory) -> Path:
     ])
     assert code == 0
     return cache
+
+
+@pytest.fixture(scope="session")
+def demo_cache(tmp_path_factory) -> Path:
+    """The demo builder's `tiny` profile: synthetic sources, two trained ViTs, their cache."""
+    from pipeline.demo import build_demo
+
+    return build_demo(tmp_path_factory.mktemp("demo"), profile="tiny", progress=lambda message: None)
