@@ -290,6 +290,12 @@ def prepare_cache(options: Options) -> CachePaths:
                 f"The cache at {paths.root} has schema version {info.get('schema_version')}, but this "
                 f"pipeline writes version {SCHEMA_VERSION}; use another --cache-dir or delete that one."
             )
+        recorded = info.get("data_root")
+        if recorded and Path(recorded) != options.data_root.resolve():
+            raise UserError(
+                f"The cache at {paths.root} was built from data root {recorded}; pass that --data-root "
+                "or use another --cache-dir (sample locations are relative to the data root)."
+            )
     elif paths.root.exists() and any(paths.root.iterdir()):
         raise UserError(f"{paths.root} exists and is not a fakescope cache; choose an empty or new --cache-dir.")
     write_json(paths.cache_json, {"schema_version": SCHEMA_VERSION, "data_root": str(options.data_root.resolve())})

@@ -395,3 +395,16 @@ def test_torchrun_splits_shards_across_ranks(tmp_path):
     assert result.stdout.count("metrics at threshold") == 1  # only rank 0 summarises
     reader = CacheReader(cache)
     assert len(reader.predictions("v")) == 30 and reader.metrics("v")["by_dataset"]["overall"]["n"] == 30
+
+
+def test_a_cache_keeps_its_data_root(tmp_path, capsys):
+    first, second = tmp_path / "first", tmp_path / "second"
+    simple_shard(first / "d" / "test-00000.tar", 4)
+    simple_shard(second / "d" / "test-00000.tar", 4)
+    checkpoint = vit_checkpoint(tmp_path / "ck")
+    cache = tmp_path / "cache"
+    assert run_cli("--data-root", first, "--checkpoint", f"v={checkpoint}", "--cache-dir", cache) == 0
+    capsys.readouterr()
+    assert run_cli("--data-root", second, "--checkpoint", f"v={checkpoint}", "--cache-dir", cache) == 2
+    assert "was built from data root" in capsys.readouterr().err
+    assert CacheReader(cache).data_root == first.resolve()
