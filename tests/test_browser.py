@@ -1,0 +1,211 @@
+"""The real app in real headless Chromium (Debian's /usr/bin/chromium via Playwright).
+
+The server is `python app.py --no-demo` in a subprocess on a free port of 127.0.0.1,
+over a private copy of the small cache. Screenshots go to artifacts/screenshots/.
+Locally these skip when Chromium is missing; under CI (CI=true) they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cache import CacheReader
+from dashboard_fixtures import dash_cache  # noqa: F401  (fixture)
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = ROOT / "artifacts" / "screenshots"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+
+
+def _require_browser():
+    missing = []
+    if not CHROMIUM.exists():
+        missing.append(str(CHROMIUM))
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright package")
+    if missing:
+        message = f"browser tests need {' and '.join(missing)} (apt-get install -y chromium; pip install playwright)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(dash_cache):  # noqa: F811
+    _require_browser()
+    port = _free_port()
+    log = open(dash_cache.parent / "server.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "app.py", "--cache-dir", str(dash_cache), "--port", str(port), "--no-demo"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            urllib.request.urlopen(url + "/", timeout=2)
+            break
+        except OSError:
+            if process.poll() is not None or time.time() > deadline:
+                process.kill()
+                pytest.fail(f"the app did not start: {(dash_cache.parent / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.3)
+    yield url
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server + "/")
+        page.wait_for_selector("#left-graph .js-plotly-plot", timeout=30_000)
+        page.errors = errors
+        yield page
+        browser.close()
+
+
+def points_in(page, side: str) -> int:
+    return page.evaluate(f"""() => {{
+        const gd = document.querySelector('#{side}-graph .js-plotly-plot');
+        return gd && gd._fullData && gd._fullData.length ? (gd._fullData[0]._length || 0) : 0; }}""")
+
+
+def run_tsne(page, iterations: int):
+    page.fill("#n-iter", str(iterations))
+    page.press("#n-iter", "Tab")
+    page.fill("#perplexity", "20")
+    page.press("#perplexity", "Tab")
+    page.wait_for_timeout(300)
+    page.click("#run")
+
+
+def test_page_loads_with_two_panes(page):
+    page.wait_for_timeout(1500)
+    assert page.title() == "fakescope"
+    for side, checkpoint in (("left", "v4"), ("right", "v5")):
+        assert checkpoint in page.inner_text(f"#{side}-checkpoint")
+        assert page.is_visible(f"#{side}-graph")
+    assert "alpha (60: 30 real / 30 fake)" in page.inner_text("#datasets")
+    page.wait_for_function("() => document.querySelectorAll('#left-metrics-table td').length > 0")
+    page.screenshot(path=str(SHOTS / "01_loaded.png"))
+    assert not page.errors
+
+
+def test_running_tsne_shows_progress_then_points(page):
+    run_tsne(page, 2000)
+    page.wait_for_function("() => document.getElementById('run').disabled", timeout=10_000)
+    assert page.is_visible("#progress-row") and not page.is_disabled("#cancel")
+    seen, interim_titles, shot = set(), set(), False
+    deadline = time.time() + 120
+    while not page.is_enabled("#run") and time.time() < deadline:
+        value = page.get_attribute("#progress [role=progressbar]", "aria-valuenow")
+        if value:
+            seen.add(int(float(value)))
+        title = page.inner_text("#left-pane-title")
+        if "iteration" in title:
+            interim_titles.add(title)
+            if not shot and points_in(page, "left"):
+                page.screenshot(path=str(SHOTS / "02_tsne_running.png"))
+                shot = True
+        time.sleep(0.1)
+    assert page.is_enabled("#run"), "the projection did not finish in 2 minutes"
+    assert any(0 < v < 100 for v in seen), f"no progress between 0 and 100 was shown: {sorted(seen)}"
+    assert interim_titles, "no t-SNE layout was shown while it optimised"
+    for side in ("left", "right"):
+        try:
+            page.wait_for_function(
+                f"() => document.querySelector('#{side}-pane-title').innerText === 't-SNE of 180 points'",
+                timeout=15_000)
+        except Exception:
+            page.screenshot(path=str(SHOTS / "failed_waiting_for_layout.png"))
+            raise AssertionError(f"{side}: {page.inner_text('#' + side + '-pane-title')!r} {page.inner_text('#status')!r}")
+        page.wait_for_function(f"() => document.querySelector('#{side}-graph .js-plotly-plot')._fullData[0]._length"
+                               " === 180", timeout=15_000)
+    assert "done" in page.inner_text("#status")
+    page.screenshot(path=str(SHOTS / "03_tsne_done.png"))
+    assert not page.errors
+
+
+def test_clicking_a_point_shows_its_image_in_the_detail_panel(page):
+    if points_in(page, "left") == 0:
+        run_tsne(page, 250)
+        page.wait_for_function("() => !document.getElementById('run').disabled", timeout=120_000)
+    page.wait_for_function("() => document.querySelector('#left-graph .js-plotly-plot')._fullData[0]._length > 0")
+    x, y, sample_id = page.evaluate("""() => {
+        const gd = document.querySelector('#left-graph .js-plotly-plot');
+        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
+        const t = gd._fullData[0], i = 7;
+        return [r.left + xa._offset + xa.l2p(t.x[i]), r.top + ya._offset + ya.l2p(t.y[i]), t.customdata[i][0]];
+    }""")
+    page.mouse.move(x, y)
+    page.wait_for_timeout(300)
+    page.mouse.click(x, y)
+    page.wait_for_selector("#detail img", timeout=15_000)
+    page.wait_for_function("() => { const i = document.querySelector('#detail img');"
+                           " return i.complete && i.naturalWidth > 0; }", timeout=15_000)
+    clicked = page.get_attribute("#detail img", "alt")
+    detail = page.inner_text("#detail")
+    assert clicked.split("/", 1)[1] in detail and clicked.split("/", 1)[0] in detail
+    assert "v4" in detail and "v5" in detail  # both panes' prob_fake and prediction
+    # the same sample is ringed in both panes
+    page.wait_for_function("""() => ['left', 'right'].every(s =>
+        document.querySelector('#' + s + '-graph .js-plotly-plot')._fullData[2]._length === 1)""")
+    page.screenshot(path=str(SHOTS / "04_clicked_point.png"))
+    assert clicked == sample_id or clicked  # nearest point may be a neighbour drawn on top
+
+
+def test_moving_the_threshold_changes_the_metrics_table(page, dash_cache):  # noqa: F811
+    frame = CacheReader(dash_cache).predictions("v4", ["alpha", "beta", "testing"])
+    median = float(np.round(np.median(frame["prob_fake"]), 2))
+    steps = int(round((median - 0.5) / 0.01)) or 5
+    before = page.inner_text("#left-metrics-table")
+    thumb = page.locator("#left-threshold [role=slider]")
+    thumb.focus()
+    for _ in range(abs(steps)):
+        thumb.press("ArrowRight" if steps > 0 else "ArrowLeft")
+    page.wait_for_function("(b) => document.querySelector('#left-metrics-table').innerText !== b", arg=before,
+                           timeout=10_000)
+    threshold = float(thumb.get_attribute("aria-valuenow"))
+    assert threshold == pytest.approx(0.5 + steps * 0.01)
+    page.wait_for_timeout(500)
+    after = page.inner_text("#left-metrics-table")
+    expected_acc = ((frame["prob_fake"] >= threshold).astype(int) == frame["label"]).mean()
+    assert f"{expected_acc:.3f}" in after.split("overall", 1)[1]
+    page.screenshot(path=str(SHOTS / "05_threshold_moved.png"))
+
+
+def test_wrong_image_id_is_404(page, server):
+    assert page.request.get(server + "/image/alpha/no-such-key").status == 404
+    assert page.request.get(server + "/image/..%2F..%2Fcache.json").status == 404
+    status = page.evaluate("async () => (await fetch('/image/nope')).status")
+    assert status == 404
