@@ -41,6 +41,14 @@ def make_data(n: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return X.astype(np.float32), labels
 
 
+def knn_preservation(Y, labels, idx, k: int = 10) -> float:
+    """Share of each point's k nearest 2-D neighbours that carry its label (cluster)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    neighbours = NearestNeighbors(n_neighbors=k + 1).fit(Y[idx]).kneighbors(return_distance=False)[:, 1:]
+    return float((labels[idx][neighbours] == labels[idx][:, None]).mean())
+
+
 def trust(X, Y, idx) -> float:
     from sklearn.manifold import trustworthiness
 
@@ -55,7 +63,7 @@ def main() -> int:
     parser.add_argument("--trust-sample", type=int, default=4000)
     args = parser.parse_args()
 
-    X, _ = make_data(args.n, args.dim)
+    X, labels = make_data(args.n, args.dim)
     idx = np.random.default_rng(1).choice(args.n, size=min(args.trust_sample, args.n), replace=False)
     result = {"n": args.n, "dim": args.dim}
 
@@ -69,11 +77,20 @@ def main() -> int:
     Y = tsne_layout(X, random_state=0, progress=progress)
     result["ours_s"] = time.perf_counter() - started
     result["ours_first_layout_s"] = first.get("first_layout_s")
-    result["ours_trust"] = trust(X, Y, idx)
+    result["trustworthiness_ours"] = trust(X, Y, idx)
+    result["knn_label_preservation_ours"] = knn_preservation(Y, labels, idx)
     result["peak_rss_gib_after_ours"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(f"ours     {result['ours_s']:8.1f} s  trust {result['ours_trust']:.4f}  "
+    print(f"ours     {result['ours_s']:8.1f} s  trust {result['trustworthiness_ours']:.4f}  kNN labels {result['knn_label_preservation_ours']:.3f}  "
           f"first layout after {result['ours_first_layout_s']:.2f} s  peak RSS {result['peak_rss_gib_after_ours']:.2f} GiB",
           flush=True)
+
+    from pipeline.projection import project
+
+    started = time.perf_counter()
+    Y_pca = project(X, "pca")
+    result["pca_s"] = time.perf_counter() - started
+    result["trustworthiness_pca"] = trust(X, Y_pca, idx)
+    print(f"pca      {result['pca_s']:8.1f} s  trust {result['trustworthiness_pca']:.4f}", flush=True)
 
     if not args.skip_sklearn:
         from sklearn.manifold import TSNE
@@ -81,12 +98,14 @@ def main() -> int:
         started = time.perf_counter()
         Y_sk = TSNE(random_state=42).fit_transform(X)
         result["sklearn_s"] = time.perf_counter() - started
-        result["sklearn_trust"] = trust(X, Y_sk, idx)
+        result["trustworthiness_sklearn"] = trust(X, Y_sk, idx)
+        result["knn_label_preservation_sklearn"] = knn_preservation(Y_sk, labels, idx)
         result["speedup"] = result["sklearn_s"] / result["ours_s"]
-        result["trust_diff"] = result["ours_trust"] - result["sklearn_trust"]
-        print(f"sklearn  {result['sklearn_s']:8.1f} s  trust {result['sklearn_trust']:.4f}")
+        result["trust_diff"] = result["trustworthiness_ours"] - result["trustworthiness_sklearn"]
+        print(f"sklearn  {result['sklearn_s']:8.1f} s  trust {result['trustworthiness_sklearn']:.4f}  "
+              f"kNN labels {result['knn_label_preservation_sklearn']:.3f}")
         print(f"speed-up {result['speedup']:.1f}x   trustworthiness difference {result['trust_diff']:+.4f}")
-    print(json.dumps(result))
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}))
     return 0
 
 

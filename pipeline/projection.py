@@ -38,6 +38,9 @@ METHOD_PARAMETERS = {
     "pca": ("standardize", "max_points", "seed"),
 }
 EARLY_EXAGGERATION = 12.0
+# Above this many points t-SNE is fitted on a random subset and the rest are placed with
+# `transform`: 100k points then take about as long as 25k (see BENCHMARKS.md).
+FIT_POINTS = 25_000
 EARLY_EXAGGERATION_ITER = 250
 # Bump when a change to this module changes layouts, so saved layouts are not reused.
 LAYOUT_VERSION = "1"
@@ -140,10 +143,15 @@ def tsne_layout(
     n_jobs: int = -1,
     progress: Progress | None = None,
     progress_every: int = 25,
+    fit_points: int = FIT_POINTS,
+    _return_embedding: bool = False,
 ) -> np.ndarray:
     """t-SNE of X (n, d) -> (n, 2) float32, reporting its layout every `progress_every` iterations.
 
     The first report (fraction ~0.05) is the PCA layout, so a caller can show points at once.
+    Above `fit_points` rows, t-SNE is fitted on a random `fit_points` of them and the rest are
+    placed into that map with openTSNE's `transform` (their neighbours among the fitted
+    points), which keeps 100k points within minutes on a laptop.
     `n_iter` counts all iterations, the 250 of early exaggeration included (as scikit-learn's
     `max_iter`). `perplexity` must be below (n - 1) / 3.
     """
@@ -166,6 +174,9 @@ def tsne_layout(
     reduced = _pca(X, pca_dims, random_state) if X.shape[1] > pca_dims else X
     initial = _pca(reduced, 2, random_state) if reduced.shape[1] > 2 else reduced.copy()
     progress(0.02, "PCA layout (t-SNE starting)", initial)
+    if n > fit_points:
+        return _fit_then_transform(reduced, initial, fit_points, perplexity, n_iter, random_state, n_jobs,
+                                   progress, progress_every)
 
     affinities = PerplexityBasedNN(
         reduced, perplexity=perplexity, method="annoy" if n >= 1000 else "exact",
@@ -192,6 +203,40 @@ def tsne_layout(
     done["iter"] = ee_iter
     embedding.optimize(n_iter=n_iter - ee_iter, exaggeration=None, momentum=0.8, **common)
     layout = np.asarray(embedding, dtype=np.float32)
+    progress(1.0, "t-SNE done", layout)
+    return embedding if _return_embedding else layout
+
+
+def _fit_then_transform(reduced, initial, fit_points, perplexity, n_iter, random_state, n_jobs, progress,
+                        progress_every) -> np.ndarray:
+    """Fit on a random subset, then place the other points with openTSNE's transform."""
+    n = reduced.shape[0]
+    rng = np.random.default_rng(random_state)
+    fitted = np.sort(rng.choice(n, size=fit_points, replace=False))
+    rest = np.setdiff1d(np.arange(n), fitted)
+    layout = initial.astype(np.float32).copy()
+    scale = None
+
+    def fit_progress(fraction, message, embedding):
+        if embedding is not None:
+            nonlocal scale
+            layout[fitted] = embedding
+            if scale is None or message.endswith("done"):
+                # show the not-yet-placed points at their PCA spots, scaled to the t-SNE map
+                scale = np.std(embedding, axis=0) / (np.std(initial[fitted], axis=0) + 1e-12)
+            layout[rest] = initial[rest] * scale
+            embedding = layout
+        progress(0.85 * fraction, f"{message} (fitting {fit_points} of {n} points)", embedding)
+
+    from openTSNE import TSNEEmbedding  # noqa: F401  (imported here like in tsne_layout)
+
+    embedding = tsne_layout(reduced[fitted], perplexity=perplexity, n_iter=n_iter, pca_dims=reduced.shape[1],
+                            random_state=random_state, n_jobs=n_jobs, progress=fit_progress,
+                            progress_every=progress_every, fit_points=fit_points, _return_embedding=True)
+    progress(0.87, f"placing the other {len(rest)} points", None)
+    placed = embedding.transform(reduced[rest], n_iter=100)
+    layout[fitted] = np.asarray(embedding, np.float32)
+    layout[rest] = np.asarray(placed, np.float32)
     progress(1.0, "t-SNE done", layout)
     return layout
 

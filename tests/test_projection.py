@@ -149,3 +149,27 @@ def test_projection_module_is_torch_free():
     result = subprocess.run([sys.executable, "-c", code], cwd=projection.__file__.rsplit("/pipeline/", 1)[0],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_large_inputs_are_fitted_on_a_subset_and_the_rest_placed():
+    from sklearn.manifold import trustworthiness
+
+    from pipeline.projection import tsne_layout
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 4, size=(6, 20))
+    labels = rng.integers(0, 6, size=1500)
+    X = (centres[labels] + rng.normal(0, 1, size=(1500, 20))).astype(np.float32)
+    shapes = []
+    layout = tsne_layout(X, perplexity=20, n_iter=300, fit_points=600,
+                         progress=lambda f, m, l: shapes.append(None if l is None else l.shape))
+    assert layout.shape == (1500, 2) and np.isfinite(layout).all()
+    assert all(s == (1500, 2) for s in shapes if s is not None)  # every interim layout shows every point
+    assert trustworthiness(X, layout, n_neighbors=10) > 0.9
+    # the placed points land beside their own cluster: nearest fitted neighbour shares the label
+    from sklearn.neighbors import KNeighborsClassifier
+
+    fitted = np.sort(np.random.default_rng(0).choice(1500, size=600, replace=False))
+    rest = np.setdiff1d(np.arange(1500), fitted)
+    knn = KNeighborsClassifier(5).fit(layout[fitted], labels[fitted])
+    assert knn.score(layout[rest], labels[rest]) > 0.9
