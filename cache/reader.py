@@ -142,10 +142,8 @@ class CacheReader:
             )
         return ds.dataset(files, format="parquet").to_table(columns=columns)
 
-    def predictions(
-        self, checkpoint: str, datasets: list[str] | None = None, with_embeddings: bool = False
-    ) -> pd.DataFrame:
-        """Predictions joined with the samples' dataset, key and label (no embeddings by default)."""
+    def predictions(self, checkpoint: str, datasets: list[str] | None = None) -> pd.DataFrame:
+        """Predictions joined with the samples' dataset, key and label (embeddings: see `embeddings`)."""
         columns = ["sample_id", "pred", "prob_fake"]
         table = self.predictions_table(checkpoint, datasets, columns).to_pandas()
         samples = self.samples(datasets, columns=["sample_id", "dataset", "key", "label"])

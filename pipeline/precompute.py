@@ -36,6 +36,7 @@ from pipeline.preprocess import DEFAULT_MAX_PIXELS
 from pipeline.shards import ShardIndex, discover_shards, drop_duplicate_keys, index_shard
 
 SETTINGS_KEY = "fakescope.settings_key"
+SHARD_KEY = "fakescope.shard"  # size and mtime of the shard a file was made from
 
 
 # ---------------------------------------------------------------------------------------
@@ -264,7 +265,7 @@ def shard_is_done(paths: CachePaths, checkpoint_name: str, shard: ShardIndex, ke
     try:
         return (
             read_file_metadata(files[2]).get(SETTINGS_KEY) == key
-            and read_file_metadata(files[0]).get("fakescope.shard") == shard.fingerprint
+            and read_file_metadata(files[0]).get(SHARD_KEY) == shard.fingerprint
         )
     except Exception:  # an unreadable file is simply redone
         return False
@@ -397,9 +398,9 @@ def _write_shard(result: ShardResult, paths: CachePaths, info, keys, options, wr
     ident = f"{shard.dataset}/{shard.name}"
     samples_path = paths.samples(shard.dataset, shard.name)
     if ident not in written_samples and (options.force or not samples_path.exists()
-                                         or read_file_metadata(samples_path).get("fakescope.shard") != shard.fingerprint
+                                         or read_file_metadata(samples_path).get(SHARD_KEY) != shard.fingerprint
                                          or not paths.errors(shard.dataset, shard.name).exists()):
-        meta = {"fakescope.shard": shard.fingerprint}
+        meta = {SHARD_KEY: shard.fingerprint}
         write_table(paths.errors(shard.dataset, shard.name), errors_table(shard, result), meta)
         write_table(samples_path, samples_table(shard, result), meta)
     written_samples.add(ident)

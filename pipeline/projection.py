@@ -228,8 +228,6 @@ def _fit_then_transform(reduced, initial, fit_points, perplexity, n_iter, random
             embedding = layout
         progress(0.85 * fraction, f"{message} (fitting {fit_points} of {n} points)", embedding)
 
-    from openTSNE import TSNEEmbedding  # noqa: F401  (imported here like in tsne_layout)
-
     embedding = tsne_layout(reduced[fitted], perplexity=perplexity, n_iter=n_iter, pca_dims=reduced.shape[1],
                             random_state=random_state, n_jobs=n_jobs, progress=fit_progress,
                             progress_every=progress_every, fit_points=fit_points, _return_embedding=True)
