@@ -105,3 +105,7 @@ class CachePaths:
 
     def projection(self, key: str) -> Path:
         return self.projections_dir / f"{check_name('projection', key)}.parquet"
+
+    def interim_layout(self, key: str) -> Path:
+        """The latest layout of a t-SNE in progress (float32 .npy), written by the job, read by the page."""
+        return self.jobs_dir / "interim" / f"{check_name('projection', key)}.npy"

@@ -15,6 +15,7 @@ from dashboard import layout
 from dashboard.callbacks import register
 from dashboard.data import DashboardData
 from dashboard.images import register_image_route
+from pipeline.projection import preload
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
@@ -37,6 +38,7 @@ def create_app(cache_dir: str | Path | None = None) -> Dash:
         app.layout = lambda: layout.error_page(message)
         return app
     data.paths.jobs_dir.mkdir(parents=True, exist_ok=True)
+    preload()  # background jobs are forked from this process: they start with these imports done
     manager = DiskcacheManager(diskcache.Cache(str(data.paths.jobs_dir)))
     app = _dash(background_callback_manager=manager)
     register_image_route(app.server, data.reader)

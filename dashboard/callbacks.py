@@ -19,13 +19,14 @@ from dash import Input, Output, State, ctx, html, no_update
 from cache import CacheError
 from dashboard import ids
 from dashboard.data import DashboardData
-from dashboard.figures import (PANE_COLORS, export_html, message_figure, points_csv, roc_figure, scatter_figure,
-                               selection_patch, threshold_patch)
+from dashboard.figures import (PANE_COLORS, export_html, message_figure, points_csv, positions_patch, roc_figure,
+                               scatter_figure, selection_patch, threshold_patch)
 from dashboard.images import image_url
 from dashboard.scores import metrics_rows
 from pipeline.projection import METHOD_LABELS, check_params
 
 INTERIM_EVERY_S = 0.8  # at most this often a t-SNE layout in progress goes to the browser
+PROGRESS_POLL_MS = 400  # how often the page asks a running job for progress
 
 
 # -- view functions (pure apart from reading the cache) --------------------------------------
@@ -61,13 +62,15 @@ def lookup_layout(data: DashboardData, checkpoint, datasets, method, params: dic
 
 def pane_points(data: DashboardData, store: dict | None, interim: dict | None = None):
     """The points of a pane's layout (or of the t-SNE in progress), or (None, message)."""
-    if interim and interim.get("xy") is not None and store and interim.get("key") == store.get("pending_key"):
-        ids_ = data.projected_ids(interim["checkpoint"], interim["datasets"], interim["max_points"], interim["seed"])
-        xy = np.asarray(interim["xy"], dtype=np.float32).reshape(-1, 2)
-        if len(ids_) != len(xy):
-            return None, "The layout in progress does not match the cache; press Run projection again."
-        layout = pd.DataFrame({"sample_id": ids_, "x": xy[:, 0], "y": xy[:, 1]})
-        return data.points(interim["checkpoint"], interim["datasets"], layout), None
+    if interim and store and interim.get("key") and interim.get("key") == store.get("pending_key"):
+        xy = data.load_interim(interim["key"])
+        if xy is None:
+            return None, store.get("message", "No layout yet: press Run projection.")
+        try:
+            return data.interim_points(interim["checkpoint"], interim["datasets"], interim["max_points"],
+                                       interim["seed"], xy), None
+        except CacheError as exc:
+            return None, str(exc)
     if not store or not store.get("key"):
         return None, (store or {}).get("message", "No layout yet: press Run projection.")
     layout = data.load_layout(store["key"])
@@ -79,6 +82,12 @@ def pane_points(data: DashboardData, store: dict | None, interim: dict | None = 
         return None, str(exc)
 
 
+def _title(points, store, interim) -> str:
+    running = interim is not None and interim.get("key") == (store or {}).get("pending_key")
+    method = METHOD_LABELS.get((store or {}).get("method") or (interim or {}).get("method"), "")
+    return f"{method} of {len(points):,} points" + (f" — {interim.get('message', '')}" if running else "")
+
+
 def pane_figure(data: DashboardData, store, interim, color_by, labels_shown, threshold, selected):
     """(figure, title text) of one pane."""
     points, message = pane_points(data, store, interim)
@@ -86,12 +95,27 @@ def pane_figure(data: DashboardData, store, interim, color_by, labels_shown, thr
         return message_figure(message), ""
     if points.empty:
         return message_figure("None of the projected samples have predictions for this checkpoint."), ""
-    running = interim is not None and interim.get("key") == (store or {}).get("pending_key")
-    method = METHOD_LABELS.get((store or {}).get("method") or (interim or {}).get("method"), "")
-    title = f"{method} of {len(points):,} points" + (f" — {interim.get('message', '')}" if running else "")
+    title = _title(points, store, interim)
     fig = scatter_figure(points, threshold=float(threshold), color_by=color_by, labels_shown=labels_shown or [],
                          selected=selected, revision=(store or {}).get("key") or (interim or {}).get("key"))
     return fig, title
+
+
+def interim_view(data: DashboardData, interim, store, color_by, labels_shown, threshold, drawn):
+    """(figure or Patch, title, drawn key) for a t-SNE layout in progress.
+
+    The first layout of a run draws the whole figure; later ones, while the pane still shows
+    that run (`drawn` is its key), only move the points (`positions_patch`)."""
+    if not (interim and store and interim.get("key") and interim.get("key") == store.get("pending_key")):
+        return no_update, no_update, no_update
+    points, _ = pane_points(data, store, interim)
+    if points is None or points.empty:
+        return no_update, no_update, no_update
+    if drawn == interim["key"]:
+        patch = positions_patch(points, threshold=float(threshold), labels_shown=labels_shown or [])
+        return patch, _title(points, store, interim), no_update
+    figure, title = pane_figure(data, store, interim, color_by, labels_shown, threshold, None)
+    return figure, title, interim["key"]
 
 
 def metrics_view(data: DashboardData, checkpoint, datasets, threshold):
@@ -223,6 +247,7 @@ def register(app, data: DashboardData, manager) -> None:
         progress=[Output(ids.PROGRESS, "value"), Output(ids.PROGRESS, "label"),
                   Output(P("left", ids.INTERIM_STORE), "data"), Output(P("right", ids.INTERIM_STORE), "data")],
         progress_default=[0, "", None, None],
+        interval=PROGRESS_POLL_MS,
         prevent_initial_call=True,
     )
     def run_projection(set_progress, n_clicks, left, right, datasets, method, *raw):
@@ -260,14 +285,15 @@ def register(app, data: DashboardData, manager) -> None:
 
 
 def selected_from_click(click) -> str | None:
-    """The sample_id of a clicked point (customdata[0] of the MAIN trace), else no update."""
+    """The sample_id of a clicked point (the customdata of the MAIN trace), else no update."""
     try:
         point = click["points"][0]
         if point.get("curveNumber", 0) != 0:
             return no_update
-        return point["customdata"][0]
+        sample_id = point["customdata"]
     except (TypeError, KeyError, IndexError):
         return no_update
+    return sample_id if isinstance(sample_id, str) and sample_id else no_update
 
 
 def run_projection_job(data: DashboardData, set_progress, checkpoints: dict, datasets, method, raw) -> list:
@@ -287,20 +313,22 @@ def run_projection_job(data: DashboardData, set_progress, checkpoints: dict, dat
     failed, notes = {}, []
     for i, side in enumerate(sides):
         checkpoint = checkpoints[side]
-        last_sent = [0.0]
+        last_sent, steps = [0.0], [0]
         key = None
 
         def report(fraction, message, layout, side=side, i=i, checkpoint=checkpoint):
             now = time.perf_counter()
             overall = int(100 * (i + fraction) / len(sides))
-            if layout is not None and (now - last_sent[0] >= INTERIM_EVERY_S or fraction >= 1.0):
+            if layout is not None and fraction < 1.0 and now - last_sent[0] >= INTERIM_EVERY_S:
+                # the layout goes to a file; the page gets a small token and reads it from there
                 last_sent[0] = now
+                steps[0] += 1
+                data.save_interim(key, layout[["x", "y"]].to_numpy(np.float32))
                 interim[side] = {"key": key, "checkpoint": checkpoint, "datasets": sorted(datasets),
                                  "method": method, "message": message, "max_points": params["max_points"],
-                                 "seed": params["seed"],
-                                 "xy": np.round(layout[["x", "y"]].to_numpy(np.float64), 4).ravel().tolist()}
+                                 "seed": params["seed"], "step": steps[0]}
                 set_progress([overall, f"{checkpoint}: {message}", interim["left"], interim["right"]])
-            elif layout is None:
+            elif layout is None or fraction >= 1.0:  # the final layout is saved, not sent
                 set_progress([overall, f"{checkpoint}: {message}", interim["left"], interim["right"]])
 
         try:
@@ -319,6 +347,9 @@ def run_projection_job(data: DashboardData, set_progress, checkpoints: dict, dat
             traceback.print_exc()
             failed[key or checkpoint] = f"Projection failed ({type(exc).__name__}: {exc})."
             notes.append(f"{checkpoint} failed")
+    for token in interim.values():
+        if token:
+            data.drop_interim(token["key"])
     status = f"{METHOD_LABELS[method]}: {', '.join(notes)} in {time.perf_counter() - started:.1f} s."
     return [{"finished": time.time(), "failed": failed}, status]
 
@@ -329,6 +360,7 @@ def _register_pane(app, data: DashboardData, side: str) -> None:
     @app.callback(
         Output(P(ids.GRAPH), "figure"),
         Output(P(ids.PANE_TITLE), "children"),
+        Output(P(ids.INTERIM_DRAWN), "data"),
         Input(P(ids.LAYOUT_STORE), "data"),
         Input(ids.COLOR_BY, "value"),
         Input(ids.LABELS, "value"),
@@ -336,23 +368,24 @@ def _register_pane(app, data: DashboardData, side: str) -> None:
         State(ids.SELECTED, "data"),
     )
     def draw(store, color_by, labels_shown, threshold, selected):
-        return pane_figure(data, store, None, color_by, labels_shown, threshold, selected)
+        figure, title = pane_figure(data, store, None, color_by, labels_shown, threshold, selected)
+        return figure, title, None  # the pane no longer shows a layout in progress
 
-    # While t-SNE optimises, the job's progress carries its current layout here.
+    # While t-SNE optimises, the job's progress says a new layout is ready (in a file).
     @app.callback(
         Output(P(ids.GRAPH), "figure", allow_duplicate=True),
         Output(P(ids.PANE_TITLE), "children", allow_duplicate=True),
+        Output(P(ids.INTERIM_DRAWN), "data", allow_duplicate=True),
         Input(P(ids.INTERIM_STORE), "data"),
         State(P(ids.LAYOUT_STORE), "data"),
         State(ids.COLOR_BY, "value"),
         State(ids.LABELS, "value"),
         State(P(ids.THRESHOLD), "value"),
+        State(P(ids.INTERIM_DRAWN), "data"),
         prevent_initial_call=True,
     )
-    def draw_interim(interim, store, color_by, labels_shown, threshold):
-        if not (interim and store and interim.get("key") and interim.get("key") == store.get("pending_key")):
-            return no_update, no_update
-        return pane_figure(data, store, interim, color_by, labels_shown, threshold, None)
+    def draw_interim(interim, store, color_by, labels_shown, threshold, drawn):
+        return interim_view(data, interim, store, color_by, labels_shown, threshold, drawn)
 
     @app.callback(
         Output(P(ids.GRAPH), "figure", allow_duplicate=True),

@@ -131,6 +131,7 @@ def pane(side: str, checkpoints: list[str], checkpoint: str | None) -> dbc.Card:
             ], className="mt-1"),
             dcc.Store(id=p(ids.LAYOUT_STORE)),
             dcc.Store(id=p(ids.INTERIM_STORE)),
+            dcc.Store(id=p(ids.INTERIM_DRAWN)),
         ], className="p-2"),
     ], className="h-100 shadow-sm")
 

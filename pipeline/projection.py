@@ -42,14 +42,23 @@ EARLY_EXAGGERATION = 12.0
 # `transform`: 100k points then take about as long as 25k (see BENCHMARKS.md).
 FIT_POINTS = 25_000
 EARLY_EXAGGERATION_ITER = 250
+# PCA (the layout and t-SNE's pre-reduction) is fitted on at most this many random rows.
+PCA_FIT_ROWS = 20_000
 # Bump when a change to this module changes layouts, so saved layouts are not reused.
-LAYOUT_VERSION = "1"
+LAYOUT_VERSION = "2"
 
 Progress = Callable[[float, str, "np.ndarray | None"], object]
 
 
 def _no_progress(fraction: float, message: str, layout: np.ndarray | None = None) -> None:
     return None
+
+
+def preload() -> None:
+    """Import scikit-learn's PCA and openTSNE now (a second or two), so that a projection
+    started later, e.g. in a process forked from a web server, shows its first layout at once."""
+    import openTSNE.affinity  # noqa: F401
+    import sklearn.decomposition  # noqa: F401
 
 
 def check_method(method: str) -> str:
@@ -110,12 +119,29 @@ def _standardize(X: np.ndarray) -> np.ndarray:
     return (X - X.mean(axis=0)) / std
 
 
-def _pca(X: np.ndarray, n_components: int, random_state: int) -> np.ndarray:
+def _pca(X: np.ndarray, n_components: int, random_state: int, fit_rows: int | None = None) -> np.ndarray:
+    """X projected on its first principal components, float32.
+
+    Above `fit_rows` (default PCA_FIT_ROWS) rows the components are fitted on a random
+    subset of that many rows and every row is projected: at 100k x 768 this takes 0.5 s
+    instead of 5 s, and the components differ by sampling noise only."""
     from sklearn.decomposition import PCA
 
+    fit_rows = PCA_FIT_ROWS if fit_rows is None else fit_rows
     n_components = max(1, min(n_components, X.shape[1], X.shape[0] - 1))
-    solver = "randomized" if min(X.shape) > 4 * n_components and X.shape[0] > 2000 else "full"
-    result = PCA(n_components=n_components, svd_solver=solver, random_state=random_state).fit_transform(X)
+    sample = X
+    if X.shape[0] > fit_rows:
+        rows = np.sort(np.random.default_rng(random_state).choice(X.shape[0], size=fit_rows, replace=False))
+        sample = X[rows]
+    rows, dims = sample.shape
+    if dims <= 1024 and rows >= 2 * dims:
+        solver = "covariance_eigh"  # exact, from the d x d covariance: 0.25 s for 20k x 768
+    elif min(rows, dims) > 4 * n_components and rows > 2000:
+        solver = "randomized"
+    else:
+        solver = "full"
+    pca = PCA(n_components=n_components, svd_solver=solver, random_state=random_state).fit(sample)
+    result = pca.transform(X)
     if result.shape[1] == 1:  # one feature: lay the points on a line
         result = np.column_stack([result[:, 0], np.zeros(len(result))])
     return result.astype(np.float32)
@@ -155,10 +181,6 @@ def tsne_layout(
     `n_iter` counts all iterations, the 250 of early exaggeration included (as scikit-learn's
     `max_iter`). `perplexity` must be below (n - 1) / 3.
     """
-    from openTSNE import TSNEEmbedding
-    from openTSNE.affinity import PerplexityBasedNN
-    from openTSNE.initialization import rescale
-
     X = _check_matrix(X)
     check_params("tsne", perplexity=perplexity, n_iter=n_iter, pca_dims=pca_dims, standardize=standardize,
                  seed=random_state)
@@ -171,9 +193,18 @@ def tsne_layout(
     progress = progress or _no_progress
     if standardize:
         X = _standardize(X)
-    reduced = _pca(X, pca_dims, random_state) if X.shape[1] > pca_dims else X
-    initial = _pca(reduced, 2, random_state) if reduced.shape[1] > 2 else reduced.copy()
+    if X.shape[1] > pca_dims:
+        reduced = _pca(X, pca_dims, random_state)
+        initial = reduced[:, :2].copy()  # principal components come sorted: the first two are the PCA layout
+    else:
+        reduced = X
+        initial = _pca(reduced, 2, random_state) if reduced.shape[1] > 2 else reduced.copy()
     progress(0.02, "PCA layout (t-SNE starting)", initial)
+    # imported after the first report: the import alone takes a second or two
+    from openTSNE import TSNEEmbedding
+    from openTSNE.affinity import PerplexityBasedNN
+    from openTSNE.initialization import rescale
+
     if n > fit_points:
         return _fit_then_transform(reduced, initial, fit_points, perplexity, n_iter, random_state, n_jobs,
                                    progress, progress_every)

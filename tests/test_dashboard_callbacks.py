@@ -3,6 +3,7 @@ beta, testing) and check the numbers against independent computations."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -12,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from dash import no_update
+import plotly.graph_objects as go
+from dash import Patch, no_update
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from cache import CacheReader
@@ -88,21 +90,45 @@ class Progress:
         self.calls.append(values)
 
 
-def test_run_job_projects_both_panes_reports_progress_and_saves(dash_data):  # noqa: F811
-    progress = Progress()
+def test_run_job_projects_both_panes_reports_progress_and_saves(dash_data, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(cb, "INTERIM_EVERY_S", 0.0)  # every t-SNE report goes to the page
     method, *raw = TSNE_RAW
     params = cb.params_from_controls(method, *raw)
     before = [cb.lookup_layout(dash_data, c, DATASETS, method, params) for c in ("v4", "v5")]
     assert all(b["key"] is None and "press Run" in b["message"] for b in before)
 
+    drawn, views = [None], []
+
+    def progress(values):  # what the left pane's draw_interim callback would draw at each report
+        progress.calls.append(values)
+        token = values[2]
+        if token and token["step"] != (views[-1][0]["step"] if views else None):
+            figure, title, now_drawn = cb.interim_view(dash_data, token, before[0], "label", [0, 1], 0.5, drawn[0])
+            views.append((token, figure, title, dash_data.load_interim(token["key"])))
+            drawn[0] = now_drawn if now_drawn is not no_update else drawn[0]
+
+    progress.calls = []
     result, status = cb.run_projection_job(dash_data, progress, {"left": "v4", "right": "v5"}, DATASETS,
                                            method, raw)
     assert "v4 done" in status and "v5 done" in status and result["failed"] == {}
     percents = [c[0] for c in progress.calls]
     assert percents == sorted(percents) and percents[-1] == 100 and percents[0] < 50
-    interim = [c[2] for c in progress.calls if c[2] not in (None, no_update)]
-    assert interim and interim[0]["key"] == before[0]["pending_key"]
-    assert len(interim[0]["xy"]) == 2 * 180
+    tokens = [c[2] for c in progress.calls if c[2] not in (None, no_update)]
+    assert tokens and tokens[0]["key"] == before[0]["pending_key"] and "xy" not in tokens[0]  # small tokens
+
+    # the first layout in progress draws a whole figure, later ones move its points
+    assert len(views) >= 3
+    first_token, first, first_title, first_xy = views[0]
+    assert isinstance(first, go.Figure) and len(first.data[0].x) == 180 and "t-SNE of 180 points" in first_title
+    ids_in_order = dash_data.projected_ids("v4", DATASETS, params["max_points"], params["seed"])
+    assert list(first.data[0].customdata) == list(ids_in_order)
+    np.testing.assert_allclose(first.data[0].x, first_xy[:, 0], rtol=1e-6)
+    token, patch, title, xy = views[-1]
+    assert isinstance(patch, Patch) and "iteration" in title
+    ops = {tuple(op["location"]): op["params"]["value"] for op in patch.to_plotly_json()["operations"]}
+    np.testing.assert_allclose(np.frombuffer(base64.b64decode(ops[("data", 0, "x")]["bdata"]), np.float32), xy[:, 0])
+    assert not np.allclose(xy, first_xy)  # the points did move
+    assert not list(dash_data.paths.interim_layout(token["key"]).parent.glob("*.npy"))  # cleaned up
 
     # saved: a fresh reader (a restarted server) finds both layouts at once
     fresh = DashboardData(dash_data.paths.root)
@@ -115,12 +141,9 @@ def test_run_job_projects_both_panes_reports_progress_and_saves(dash_data):  # n
     assert title.startswith("t-SNE of 180 points")
     main = fig.data[0]
     by_id = layout.set_index("sample_id")
-    ids_ = [row[0] for row in main.customdata]
-    np.testing.assert_allclose(main.x, by_id.loc[ids_, "x"], rtol=1e-6)
-
-    # the interim layout draws too, on the same ids
-    points, message = cb.pane_points(fresh, {**before[0]}, interim[-1])
-    assert message is None and len(points) == 180
+    np.testing.assert_allclose(main.x, by_id.loc[list(main.customdata), "x"], rtol=1e-6)
+    # once the run is over a late progress token draws nothing
+    assert cb.interim_view(fresh, token, after[0], "label", [0, 1], 0.5, None) == (no_update,) * 3
 
 
 def test_run_job_reports_a_failed_projection_as_a_message(dash_data):  # noqa: F811
@@ -169,7 +192,7 @@ def test_threshold_patch_callback_path(dash_data):  # noqa: F811
 def test_selected_from_click_and_detail_view(dash_data):  # noqa: F811
     frame = CacheReader(dash_data.paths.root).predictions("v4", DATASETS)
     sample = frame.iloc[11]
-    click = {"points": [{"curveNumber": 0, "pointIndex": 3, "customdata": [sample["sample_id"], "k", "d", "REAL", 0.1]}]}
+    click = {"points": [{"curveNumber": 0, "pointIndex": 3, "customdata": sample["sample_id"]}]}
     assert cb.selected_from_click(click) == sample["sample_id"]
     assert cb.selected_from_click({"points": [{"curveNumber": 1}]}) is no_update
     assert cb.selected_from_click(None) is no_update

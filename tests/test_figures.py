@@ -12,8 +12,9 @@ import plotly.io as pio
 import pytest
 
 from dashboard import figures
-from dashboard.figures import (FAKE_COLOR, MAIN, REAL_COLOR, SELECTED, WRONG, export_html, message_figure,
-                               points_csv, roc_figure, scatter_figure, selection_patch, symbol_for, threshold_patch)
+from dashboard.figures import (FAKE_COLOR, MAIN, REAL_COLOR, SELECTED, SYMBOL_CODES, WRONG, export_html,
+                               message_figure, points_csv, positions_patch, roc_figure, scatter_figure, selection_patch,
+                               symbol_for, threshold_patch, typed_array)
 from dashboard_fixtures import synthetic_points
 
 
@@ -48,16 +49,29 @@ def test_scatter_main_trace_carries_every_point_with_its_symbol_label_and_hover(
     assert main.type == "scattergl" and len(main.x) == 300
     np.testing.assert_allclose(main.x, points["x"]) and np.testing.assert_allclose(main.y, points["y"])
     symbols = symbol_for(points["dataset"])
-    assert list(main.marker.symbol) == [symbols[d] for d in points["dataset"]]
+    assert list(main.marker.symbol) == [SYMBOL_CODES[symbols[d]] for d in points["dataset"]]
     np.testing.assert_array_equal(main.marker.color, points["label"])
     scale = dict((round(s, 2), c) for s, c in main.marker.colorscale)
     assert scale[0.0] == REAL_COLOR and scale[1.0] == FAKE_COLOR
-    assert [row[0] for row in main.customdata] == points["sample_id"].tolist()
-    assert [row[3] for row in main.customdata] == ["FAKE" if v else "REAL" for v in points["label"]]
-    expected_pred = np.where(points["prob_fake"] >= 0.5, "FAKE", "REAL")
-    assert list(main.text) == expected_pred.tolist()
-    for word in ("dataset", "label", "prob_fake", "prediction"):
-        assert word in main.hovertemplate
+    assert list(main.customdata) == points["sample_id"].tolist()
+    row = points.iloc[7]
+    assert main.text[7] == (f"label {'FAKE' if row['label'] else 'REAL'} · prob_fake {row['prob_fake']:.3f}"
+                            f" · {row['dataset']}")
+    assert "%{customdata}" in main.hovertemplate and "%{text}" in main.hovertemplate
+    assert "0.50" in main.hovertemplate and "0.70" in scatter_figure(points, threshold=0.7).data[MAIN].hovertemplate
+
+
+def test_symbol_codes_cover_every_symbol_used():
+    assert set(figures.SYMBOLS) <= set(SYMBOL_CODES)
+
+
+def test_typed_array_round_trips():
+    for values in (np.array([0.25, -1.5, 3.0]), np.array([0, 1, 1], dtype=np.int64), np.array([True, False]),
+                   np.array([], dtype=np.float64)):
+        spec = typed_array(values)
+        assert decoded(spec) == pytest.approx(values.astype(float).tolist())
+    with pytest.raises(TypeError):
+        typed_array(np.array(["a"]))
 
 
 def test_legend_is_label_source_in_notebook_colours():
@@ -106,13 +120,27 @@ def test_threshold_patch_equals_a_rebuilt_figure():
     patch = json.loads(pio.to_json(threshold_patch(points, threshold=0.7, color_by="correct"), validate=False))
     ops = {tuple(op["location"]): op["params"]["value"] for op in patch["operations"]}
     rebuilt = as_dict(scatter_figure(points, threshold=0.7, color_by="correct"))["data"]
-    assert decoded(ops[("data", MAIN, "text")]) == rebuilt[MAIN]["text"]
+    assert ops[("data", MAIN, "hovertemplate")] == rebuilt[MAIN]["hovertemplate"]
     assert decoded(ops[("data", MAIN, "marker", "color")]) == decoded(rebuilt[MAIN]["marker"]["color"])
     np.testing.assert_allclose(decoded(ops[("data", WRONG, "x")]), decoded(rebuilt[WRONG]["x"]), rtol=1e-6)
     np.testing.assert_allclose(decoded(ops[("data", WRONG, "y")]), decoded(rebuilt[WRONG]["y"]), rtol=1e-6)
     # in label mode the colours do not depend on the threshold, so the patch leaves them alone
     label_patch = json.loads(pio.to_json(threshold_patch(points, threshold=0.7, color_by="label"), validate=False))
     assert ("data", MAIN, "marker", "color") not in {tuple(op["location"]) for op in label_patch["operations"]}
+
+
+@pytest.mark.parametrize("labels_shown", [[0, 1], [1]])
+def test_positions_patch_equals_a_rebuilt_figure_with_the_new_positions(labels_shown):
+    points = synthetic_points(300, seed=5)
+    moved = points.assign(x=points["y"] * 2 + 1, y=-points["x"])
+    patch = json.loads(pio.to_json(positions_patch(moved, threshold=0.6, labels_shown=labels_shown), validate=False))
+    ops = {tuple(op["location"]): op["params"]["value"] for op in patch["operations"]}
+    assert set(ops) == {("data", t, axis) for t in (MAIN, WRONG) for axis in ("x", "y")}  # positions only
+    rebuilt = as_dict(scatter_figure(moved, threshold=0.6, labels_shown=labels_shown))["data"]
+    for trace in (MAIN, WRONG):
+        for axis in ("x", "y"):
+            np.testing.assert_allclose(decoded(ops[("data", trace, axis)]), decoded(rebuilt[trace][axis]), rtol=1e-6)
+    assert len(decoded(ops[("data", MAIN, "x")])) == int(points["label"].isin(labels_shown).sum())
 
 
 def test_selected_ring_and_its_patch():
