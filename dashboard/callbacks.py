@@ -73,13 +73,13 @@ def pane_points(data: DashboardData, store: dict | None, interim: dict | None = 
             return None, str(exc)
     if not store or not store.get("key"):
         return None, (store or {}).get("message", "No layout yet: press Run projection.")
-    layout = data.load_layout(store["key"])
-    if layout is None:
-        return None, "The saved layout has disappeared from the cache: press Run projection."
     try:
-        return data.points(store["checkpoint"], store["datasets"], layout), None
+        points = data.layout_points(store["key"], store["checkpoint"], store["datasets"])
     except CacheError as exc:
         return None, str(exc)
+    if points is None:
+        return None, "The saved layout has disappeared from the cache: press Run projection."
+    return points, None
 
 
 def _title(points, store, interim) -> str:
@@ -96,8 +96,10 @@ def pane_figure(data: DashboardData, store, interim, color_by, labels_shown, thr
     if points.empty:
         return message_figure("None of the projected samples have predictions for this checkpoint."), ""
     title = _title(points, store, interim)
+    running = interim is not None and interim.get("key") == (store or {}).get("pending_key")
     fig = scatter_figure(points, threshold=float(threshold), color_by=color_by, labels_shown=labels_shown or [],
-                         selected=selected, revision=(store or {}).get("key") or (interim or {}).get("key"))
+                         selected=selected, revision=(store or {}).get("key") or (interim or {}).get("key"),
+                         hover=not running)
     return fig, title
 
 
@@ -106,8 +108,9 @@ def interim_view(data: DashboardData, interim, store, color_by, labels_shown, th
 
     The first layout of a run draws the whole figure; later ones, while the pane still shows
     that run (`drawn` is its key), only move the points (`positions_patch`)."""
-    if not (interim and store and interim.get("key") and interim.get("key") == store.get("pending_key")):
-        return no_update, no_update, no_update
+    if not (interim and store and interim.get("key") and interim.get("key") == store.get("pending_key")) or \
+            interim.get("done") or data.paths.projection(interim["key"]).exists():
+        return no_update, no_update, no_update  # not this pane's run, or its final layout is saved
     points, _ = pane_points(data, store, interim)
     if points is None or points.empty:
         return no_update, no_update, no_update
@@ -216,21 +219,32 @@ def register(app, data: DashboardData, manager) -> None:
 
     # The layout stores have one writer: it looks the settings up on disk, so after a run
     # (RUN_RESULT changes) it finds what the job saved, and shows a failure's message.
+    # A pane whose projection is done while the other still runs (its progress token says
+    # "done") looks again too, and shows its final layout at once.
     @app.callback(
         [Output(P(s, ids.LAYOUT_STORE), "data") for s in ids.SIDES],
         [Input(P(s, ids.CHECKPOINT), "value") for s in ids.SIDES],
         Input(ids.DATASETS, "value"),
         [Input(i, "value") for i in PARAM_STATES],
         Input(ids.RUN_RESULT, "data"),
+        [Input(P(s, ids.INTERIM_STORE), "data") for s in ids.SIDES],
+        [State(P(s, ids.LAYOUT_STORE), "data") for s in ids.SIDES],
     )
-    def find_saved_layouts(left, right, datasets, method, *raw_and_result):
-        *raw, result = raw_and_result
+    def find_saved_layouts(left, right, datasets, method, *rest):
+        *raw, result, interim_left, interim_right, store_left, store_right = rest
+        progress_props = {f"{P(s, ids.INTERIM_STORE)}.data" for s in ids.SIDES}
+        by_progress = bool(ctx.triggered_prop_ids) and set(ctx.triggered_prop_ids) <= progress_props
+        if by_progress and not any((t or {}).get("done") for t in (interim_left, interim_right)):
+            return [no_update, no_update]
         try:
             params, error = params_from_controls(method, *raw), None
         except ValueError as exc:
             params, error = None, f"Parameter: {exc}."
         failed = (result or {}).get("failed")
-        return [lookup_layout(data, c, datasets, method, params, error, failed) for c in (left, right)]
+        stores = [lookup_layout(data, c, datasets, method, params, error, failed) for c in (left, right)]
+        if by_progress:  # redraw only the pane that changed
+            return [no_update if new == old else new for new, old in zip(stores, (store_left, store_right))]
+        return stores
 
     @app.callback(
         Output(ids.RUN_RESULT, "data"),
@@ -338,6 +352,10 @@ def run_projection_job(data: DashboardData, set_progress, checkpoints: dict, dat
                               interim["left"], interim["right"]])
                 data.compute_layout(checkpoint, datasets, method, params, progress=report)
                 notes.append(f"{checkpoint} done")
+                steps[0] += 1
+                interim[side] = {"key": key, "checkpoint": checkpoint, "done": True, "step": steps[0]}
+                set_progress([int(100 * (i + 1) / len(sides)), f"{checkpoint}: done", interim["left"],
+                              interim["right"]])
             else:
                 notes.append(f"{checkpoint} was saved")
         except (CacheError, ValueError) as exc:

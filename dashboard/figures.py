@@ -45,6 +45,7 @@ SYMBOL_CODES = {"circle": 0, "square": 1, "diamond": 2, "cross": 3, "x": 4, "tri
                 "triangle-left": 7, "triangle-right": 8, "pentagon": 13, "hexagon": 14, "star": 17}
 COLOR_MODES = {"label": "label", "correct": "correct / wrong", "prob": "prob_fake"}
 MAIN, WRONG, SELECTED = 0, 1, 2
+ROC_DRAWN_POINTS = 400
 
 _LABEL_SCALE = [[0, REAL_COLOR], [0.5, REAL_COLOR], [0.5, FAKE_COLOR], [1, FAKE_COLOR]]
 _CORRECT_SCALE = [[0, CORRECT_COLOR], [0.5, CORRECT_COLOR], [0.5, WRONG_COLOR], [1, WRONG_COLOR]]
@@ -146,12 +147,15 @@ def scatter_figure(
     selected: str | None = None,
     title: str = "",
     revision: str | None = None,
+    hover: bool = True,
 ) -> go.Figure:
     """The projection scatter of one checkpoint.
 
     points: one row per sample with columns sample_id, dataset, key, label (0/1),
     prob_fake, x, y. A point is misclassified when (prob_fake >= threshold) != label.
     `selected` is a sample_id to ring; `revision` keeps zoom across updates of one layout.
+    `hover=False` leaves out the per-point ids and hover text (a layout in progress: its
+    points move, and the figure is then a fifth of the size).
     """
     shown = shown_points(points, labels_shown)
     pred = _predictions(shown, threshold)
@@ -161,9 +165,12 @@ def scatter_figure(
         type="scattergl", mode="markers", name="samples", showlegend=False,
         x=shown["x"].to_numpy(np.float32), y=shown["y"].to_numpy(np.float32),
         marker=dict(size=7, line=dict(width=0), symbol=codes, **_marker_color(shown, pred, color_by)),
-        customdata=shown["sample_id"].to_numpy(dtype=object), text=hover_text(shown),
-        hovertemplate=_hover(threshold),
     )
+    if hover:
+        main.update(customdata=shown["sample_id"].to_numpy(dtype=object), text=hover_text(shown),
+                    hovertemplate=_hover(threshold))
+    else:
+        main.update(hoverinfo="skip")
     wx, wy = _wrong_xy(shown, pred)
     wrong = dict(type="scattergl", mode="markers", name=f"misclassified ({len(wx)})", x=wx, y=wy,
                  hoverinfo="skip", showlegend=True,
@@ -245,14 +252,30 @@ def message_figure(message: str) -> go.Figure:
     ))
 
 
+def thin_curve(x, y, max_points: int = ROC_DRAWN_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """At most about `max_points` vertices of the polyline (x, y), evenly spaced along its
+    length, first and last kept: a 100k-sample ROC curve has tens of thousands of vertices,
+    which made the ROC figure 1.2 MB and its redraw block the page at every threshold change."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) <= max_points:
+        return x, y
+    length = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(x)) + np.abs(np.diff(y)))])
+    wanted = np.linspace(0.0, length[-1], max_points)
+    keep = np.unique(np.concatenate([[0, len(x) - 1], np.searchsorted(length, wanted).clip(0, len(x) - 1)]))
+    return x[keep], y[keep]
+
+
 def roc_figure(curves: list[dict]) -> go.Figure:
-    """ROC curves overlaid. curves: [{name, fpr, tpr, auc, color, point=(fpr, tpr) | None, threshold}]."""
+    """ROC curves overlaid. curves: [{name, fpr, tpr, auc, color, point=(fpr, tpr) | None, threshold}].
+
+    Each curve is drawn with at most about ROC_DRAWN_POINTS vertices (`thin_curve`)."""
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#bbb", dash="dot"),
                              name="chance", hoverinfo="skip"))
     for curve in curves:
         auc = "–" if curve.get("auc") is None else f"{curve['auc']:.3f}"
-        fig.add_trace(go.Scatter(x=curve["fpr"], y=curve["tpr"], mode="lines", name=f"{curve['name']} (AUC {auc})",
+        fpr, tpr = thin_curve(curve["fpr"], curve["tpr"])
+        fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"{curve['name']} (AUC {auc})",
                                  line=dict(color=curve.get("color"), width=2),
                                  hovertemplate="FPR %{x:.3f}<br>TPR %{y:.3f}<extra>" + curve["name"] + "</extra>"))
         if curve.get("point") is not None:

@@ -59,7 +59,7 @@ def controls(dataset_opts: list[dict], datasets: list[str]) -> dbc.Card:
                 id=ids.METHOD, options=[{"label": v, "value": k} for k, v in METHOD_LABELS.items()],
                 value="tsne", inline=True), width="auto"),
             dbc.Col(tsne_params, width="auto"),
-            _labelled("max points", _number(ids.MAX_POINTS, "max_points", step=1000, width_px=100),
+            _labelled("max points", _number(ids.MAX_POINTS, "max_points", step=100, width_px=100),
                       width="auto"),
             _labelled("seed", _number(ids.SEED, "seed", width_px=70), width="auto"),
             _labelled("standardise", dbc.Switch(id=ids.STANDARDIZE, value=False, label="z-score"), width="auto"),

@@ -102,7 +102,7 @@ def test_run_job_projects_both_panes_reports_progress_and_saves(dash_data, monke
     def progress(values):  # what the left pane's draw_interim callback would draw at each report
         progress.calls.append(values)
         token = values[2]
-        if token and token["step"] != (views[-1][0]["step"] if views else None):
+        if token and not token.get("done") and token["step"] != (views[-1][0]["step"] if views else None):
             figure, title, now_drawn = cb.interim_view(dash_data, token, before[0], "label", [0, 1], 0.5, drawn[0])
             views.append((token, figure, title, dash_data.load_interim(token["key"])))
             drawn[0] = now_drawn if now_drawn is not no_update else drawn[0]
@@ -115,13 +115,16 @@ def test_run_job_projects_both_panes_reports_progress_and_saves(dash_data, monke
     assert percents == sorted(percents) and percents[-1] == 100 and percents[0] < 50
     tokens = [c[2] for c in progress.calls if c[2] not in (None, no_update)]
     assert tokens and tokens[0]["key"] == before[0]["pending_key"] and "xy" not in tokens[0]  # small tokens
+    # when the left pane is done, its token says so before the right pane starts
+    done = [i for i, t in enumerate(tokens) if t.get("done")]
+    assert tokens[done[0]]["key"] == before[0]["pending_key"] and done[0] < len(tokens) - 1
+    assert cb.interim_view(dash_data, tokens[done[0]], before[0], "label", [0, 1], 0.5, None) == (no_update,) * 3
 
     # the first layout in progress draws a whole figure, later ones move its points
     assert len(views) >= 3
     first_token, first, first_title, first_xy = views[0]
     assert isinstance(first, go.Figure) and len(first.data[0].x) == 180 and "t-SNE of 180 points" in first_title
-    ids_in_order = dash_data.projected_ids("v4", DATASETS, params["max_points"], params["seed"])
-    assert list(first.data[0].customdata) == list(ids_in_order)
+    assert first.data[0].customdata is None and first.data[0].hoverinfo == "skip"  # moving points: no hover
     np.testing.assert_allclose(first.data[0].x, first_xy[:, 0], rtol=1e-6)
     token, patch, title, xy = views[-1]
     assert isinstance(patch, Patch) and "iteration" in title

@@ -170,6 +170,27 @@ def test_roc_figure_overlays_curves_with_auc_and_operating_points():
     assert len(points) == 1 and points[0].x == (0.5,)
 
 
+def test_roc_curves_of_many_samples_are_drawn_thinned_but_the_same_shape():
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 100_000)
+    scores = rng.normal(labels * 1.2, 1.0)
+    fpr, tpr, _ = roc_curve(labels, scores)
+    assert len(fpr) > 10_000
+    fig = roc_figure([{"name": "v", "fpr": fpr, "tpr": tpr, "auc": 0.8, "color": "#00f", "point": None}])
+    curve = next(t for t in fig.data if t.name.startswith("v "))
+    x, y = np.asarray(curve.x), np.asarray(curve.y)
+    assert len(x) <= figures.ROC_DRAWN_POINTS + 2
+    assert (x[0], y[0], x[-1], y[-1]) == (fpr[0], tpr[0], fpr[-1], tpr[-1])
+    assert np.all(np.diff(x) >= 0) and np.all(np.diff(y) >= 0)
+    assert abs(np.trapezoid(y, x) - roc_auc_score(labels, scores)) < 0.002
+    grid = np.linspace(0, 1, 1001)
+    assert np.max(np.abs(np.interp(grid, x, y) - np.interp(grid, fpr, tpr))) < 0.01
+    small = roc_figure([{"name": "s", "fpr": [0, 0.5, 1], "tpr": [0, 0.7, 1], "auc": 0.6, "point": None}])
+    assert list(small.data[1].x) == [0, 0.5, 1]  # short curves are drawn as they are
+
+
 def test_export_html_is_standalone_and_holds_the_points():
     points = synthetic_points(40)
     html = export_html(scatter_figure(points, title="t-SNE of v4"), "t-SNE of v4")
