@@ -98,15 +98,25 @@ FINAL_JS = """(side) => /^t-SNE of [0-9,]+ points$/.test(document.querySelector(
 
 
 def time_projection(page, points: int, seed: int) -> dict:
-    """Seconds from Run to the first points of this run, and to each pane's final layout.
-
-    Run projects the left pane's checkpoint, then the right one's."""
+    """Seconds from Run to the first points of this run (received from the server, and drawn),
+    and to each pane's final layout. Run projects the left pane's checkpoint, then the right one's."""
     page.fill("#max-points", str(points))
     page.press("#max-points", "Tab")
     page.fill("#seed", str(seed))  # a new seed: no saved layout can stand in for the run
     page.press("#seed", "Tab")
     page.wait_for_function("() => !/^t-SNE of/.test(document.querySelector('#left-pane-title').innerText)",
                            timeout=30_000)
+    received = []
+
+    def first_figure(response):  # the first layout in progress that the server sent for the left pane
+        body = response.request.post_data or ""
+        if (not received and response.status == 200 and "_dash-update-component" in response.url
+                and '"left-interim-store"' in body and "left-graph.figure" in body):
+            timing = response.request.timing
+            received.append((timing["startTime"] + timing["responseEnd"]) / 1000)
+
+    page.on("response", first_figure)
+    clicked_at = time.time()
     started = time.perf_counter()
     page.click("#run")
     page.wait_for_function("() => document.getElementById('run').disabled", timeout=30_000)
@@ -127,8 +137,10 @@ def time_projection(page, points: int, seed: int) -> dict:
             raise SystemExit("error: the projection did not finish in 30 minutes.")
         time.sleep(0.05)
     both = time.perf_counter() - started
+    page.remove_listener("response", first_figure)
     interim_updates = len(titles)
-    return {"first_points_s": round(first or both, 2), "left_final_s": round(left_final or both, 2),
+    return {"first_points_received_s": round(received[0] - clicked_at, 2) if received else None,
+            "first_points_s": round(first or both, 2), "left_final_s": round(left_final or both, 2),
             "both_final_s": round(both, 2), "interim_layouts_seen": interim_updates,
             "points_shown": page.evaluate(POINTS_JS, "left"), "title": page.inner_text("#left-pane-title")}
 
@@ -244,10 +256,11 @@ def main() -> int:
         process.terminate()
         process.wait(30)
 
-    print(f"{'points':>8}{'first points s':>16}{'left final s':>14}{'both final s':>14}{'threshold: table s':>20}"
-          f"{'map patch s':>13}{'map drawn s':>13}")
+    print(f"{'points':>8}{'first points: received s':>26}{'drawn s':>9}{'left final s':>14}{'both final s':>14}"
+          f"{'threshold: table s':>20}{'map patch s':>13}{'map drawn s':>13}")
     for size, timing in result["sizes"].items():
-        print(f"{size:>8}{timing['first_points_s']:>16}{timing['left_final_s']:>14}{timing['both_final_s']:>14}"
+        print(f"{size:>8}{timing['first_points_received_s']!s:>26}{timing['first_points_s']:>9}"
+              f"{timing['left_final_s']:>14}{timing['both_final_s']:>14}"
               f"{timing['threshold_table_s']:>20}{timing['threshold_map_patch_s']:>13}"
               f"{timing['threshold_map_drawn_s']:>13}   {timing['title']}")
     route = result["image_route"]

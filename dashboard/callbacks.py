@@ -121,6 +121,18 @@ def interim_view(data: DashboardData, interim, store, color_by, labels_shown, th
     return figure, title, interim["key"]
 
 
+def finished_view(data: DashboardData, token, store, checkpoint, datasets, method, raw, color_by, labels_shown,
+                  threshold, selected):
+    """(layout store, figure, title, drawn) once the job says this pane's projection is done."""
+    if not store or not token or store.get("pending_key") != token.get("key"):
+        return no_update, no_update, no_update, no_update
+    new_store = lookup_layouts(data, (checkpoint,), datasets, method, raw, None)[0]
+    if not new_store.get("key"):
+        return no_update, no_update, no_update, no_update
+    figure, title = pane_figure(data, new_store, None, color_by, labels_shown, threshold, selected)
+    return new_store, figure, title, None
+
+
 def metrics_view(data: DashboardData, checkpoint, datasets, threshold):
     """(table rows, alert text or None, youden, best_f1) of one pane at `threshold`."""
     if not checkpoint:
@@ -206,6 +218,15 @@ def detail_view(data: DashboardData, sample_id, panes: dict):
     ])
 
 
+def lookup_layouts(data: DashboardData, checkpoints, datasets, method, raw, failed) -> list[dict]:
+    """lookup_layout for each checkpoint with the parameters read from the controls."""
+    try:
+        params, error = params_from_controls(method, *raw), None
+    except ValueError as exc:
+        params, error = None, f"Parameter: {exc}."
+    return [lookup_layout(data, c, datasets, method, params, error, failed) for c in checkpoints]
+
+
 # -- wiring -----------------------------------------------------------------------------------
 PARAM_STATES = [ids.METHOD, ids.PERPLEXITY, ids.N_ITER, ids.PCA_DIMS, ids.STANDARDIZE, ids.MAX_POINTS, ids.SEED]
 
@@ -219,32 +240,16 @@ def register(app, data: DashboardData, manager) -> None:
 
     # The layout stores have one writer: it looks the settings up on disk, so after a run
     # (RUN_RESULT changes) it finds what the job saved, and shows a failure's message.
-    # A pane whose projection is done while the other still runs (its progress token says
-    # "done") looks again too, and shows its final layout at once.
     @app.callback(
         [Output(P(s, ids.LAYOUT_STORE), "data") for s in ids.SIDES],
         [Input(P(s, ids.CHECKPOINT), "value") for s in ids.SIDES],
         Input(ids.DATASETS, "value"),
         [Input(i, "value") for i in PARAM_STATES],
         Input(ids.RUN_RESULT, "data"),
-        [Input(P(s, ids.INTERIM_STORE), "data") for s in ids.SIDES],
-        [State(P(s, ids.LAYOUT_STORE), "data") for s in ids.SIDES],
     )
-    def find_saved_layouts(left, right, datasets, method, *rest):
-        *raw, result, interim_left, interim_right, store_left, store_right = rest
-        progress_props = {f"{P(s, ids.INTERIM_STORE)}.data" for s in ids.SIDES}
-        by_progress = bool(ctx.triggered_prop_ids) and set(ctx.triggered_prop_ids) <= progress_props
-        if by_progress and not any((t or {}).get("done") for t in (interim_left, interim_right)):
-            return [no_update, no_update]
-        try:
-            params, error = params_from_controls(method, *raw), None
-        except ValueError as exc:
-            params, error = None, f"Parameter: {exc}."
-        failed = (result or {}).get("failed")
-        stores = [lookup_layout(data, c, datasets, method, params, error, failed) for c in (left, right)]
-        if by_progress:  # redraw only the pane that changed
-            return [no_update if new == old else new for new, old in zip(stores, (store_left, store_right))]
-        return stores
+    def find_saved_layouts(left, right, datasets, method, *raw_and_result):
+        *raw, result = raw_and_result
+        return lookup_layouts(data, (left, right), datasets, method, raw, (result or {}).get("failed"))
 
     @app.callback(
         Output(ids.RUN_RESULT, "data"),
@@ -389,21 +394,33 @@ def _register_pane(app, data: DashboardData, side: str) -> None:
         figure, title = pane_figure(data, store, None, color_by, labels_shown, threshold, selected)
         return figure, title, None  # the pane no longer shows a layout in progress
 
-    # While t-SNE optimises, the job's progress says a new layout is ready (in a file).
+    # While t-SNE optimises, the job's progress says a new layout is ready (in a file), and
+    # then that the pane's projection is done: the pane shows its final layout at once, while
+    # the other pane's still runs. (Dash holds back `draw` and find_saved_layouts until the
+    # job, which writes RUN_RESULT, ends, so this callback sets the store and draws itself.)
     @app.callback(
+        Output(P(ids.LAYOUT_STORE), "data", allow_duplicate=True),
         Output(P(ids.GRAPH), "figure", allow_duplicate=True),
         Output(P(ids.PANE_TITLE), "children", allow_duplicate=True),
         Output(P(ids.INTERIM_DRAWN), "data", allow_duplicate=True),
         Input(P(ids.INTERIM_STORE), "data"),
         State(P(ids.LAYOUT_STORE), "data"),
+        State(P(ids.CHECKPOINT), "value"),
+        State(ids.DATASETS, "value"),
+        [State(i, "value") for i in PARAM_STATES],
         State(ids.COLOR_BY, "value"),
         State(ids.LABELS, "value"),
         State(P(ids.THRESHOLD), "value"),
+        State(ids.SELECTED, "data"),
         State(P(ids.INTERIM_DRAWN), "data"),
         prevent_initial_call=True,
     )
-    def draw_interim(interim, store, color_by, labels_shown, threshold, drawn):
-        return interim_view(data, interim, store, color_by, labels_shown, threshold, drawn)
+    def draw_progress(token, store, checkpoint, datasets, method, *rest):
+        *raw, color_by, labels_shown, threshold, selected, drawn = rest
+        if (token or {}).get("done"):
+            return finished_view(data, token, store, checkpoint, datasets, method, raw, color_by, labels_shown,
+                                 threshold, selected)
+        return (no_update, *interim_view(data, token, store, color_by, labels_shown, threshold, drawn))
 
     @app.callback(
         Output(P(ids.GRAPH), "figure", allow_duplicate=True),

@@ -125,7 +125,7 @@ def test_running_tsne_shows_progress_then_points(page):
     run_tsne(page, 2000)
     page.wait_for_function("() => document.getElementById('run').disabled", timeout=10_000)
     assert page.is_visible("#progress-row") and not page.is_disabled("#cancel")
-    seen, interim_titles, shot = set(), set(), False
+    seen, interim_titles, shot, left_done_first = set(), set(), False, False
     deadline = time.time() + 120
     while not page.is_enabled("#run") and time.time() < deadline:
         value = page.get_attribute("#progress [role=progressbar]", "aria-valuenow")
@@ -134,6 +134,8 @@ def test_running_tsne_shows_progress_then_points(page):
         title = page.inner_text("#left-pane-title")
         if "iteration" in title:
             interim_titles.add(title)
+        if title == "t-SNE of 180 points" and "iteration" in page.inner_text("#right-pane-title"):
+            left_done_first = True
             if not shot and points_in(page, "left"):
                 page.screenshot(path=str(SHOTS / "02_tsne_running.png"))
                 shot = True
@@ -141,6 +143,7 @@ def test_running_tsne_shows_progress_then_points(page):
     assert page.is_enabled("#run"), "the projection did not finish in 2 minutes"
     assert any(0 < v < 100 for v in seen), f"no progress between 0 and 100 was shown: {sorted(seen)}"
     assert interim_titles, "no t-SNE layout was shown while it optimised"
+    assert left_done_first, "the left pane did not show its final layout while the right one still ran"
     for side in ("left", "right"):
         try:
             page.wait_for_function(

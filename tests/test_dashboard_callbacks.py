@@ -97,11 +97,14 @@ def test_run_job_projects_both_panes_reports_progress_and_saves(dash_data, monke
     before = [cb.lookup_layout(dash_data, c, DATASETS, method, params) for c in ("v4", "v5")]
     assert all(b["key"] is None and "press Run" in b["message"] for b in before)
 
-    drawn, views = [None], []
+    drawn, views, finished = [None], [], []
 
-    def progress(values):  # what the left pane's draw_interim callback would draw at each report
+    def progress(values):  # what the left pane's draw_progress callback would draw at each report
         progress.calls.append(values)
         token = values[2]
+        if token and token.get("done") and not finished:  # while the right pane still runs
+            finished.append(cb.finished_view(dash_data, token, before[0], "v4", DATASETS, method, raw, "label",
+                                             [0, 1], 0.5, None) + (dash_data.load_layout(before[1]["pending_key"]),))
         if token and not token.get("done") and token["step"] != (views[-1][0]["step"] if views else None):
             figure, title, now_drawn = cb.interim_view(dash_data, token, before[0], "label", [0, 1], 0.5, drawn[0])
             views.append((token, figure, title, dash_data.load_interim(token["key"])))
@@ -119,6 +122,12 @@ def test_run_job_projects_both_panes_reports_progress_and_saves(dash_data, monke
     done = [i for i, t in enumerate(tokens) if t.get("done")]
     assert tokens[done[0]]["key"] == before[0]["pending_key"] and done[0] < len(tokens) - 1
     assert cb.interim_view(dash_data, tokens[done[0]], before[0], "label", [0, 1], 0.5, None) == (no_update,) * 3
+    store, figure, title, drawn_after, right_layout = finished[0]
+    assert store["key"] == before[0]["pending_key"] and title == "t-SNE of 180 points" and drawn_after is None
+    assert len(figure.data[0].x) == 180 and list(figure.data[0].customdata)  # final: with hover and ids
+    assert right_layout is None  # the left pane showed its layout before the right one had one
+    assert cb.finished_view(dash_data, tokens[done[0]], store, "v4", DATASETS, method, raw, "label", [0, 1], 0.5,
+                            None) == (no_update,) * 4  # shown already
 
     # the first layout in progress draws a whole figure, later ones move its points
     assert len(views) >= 3
