@@ -111,7 +111,8 @@ def time_projection(page, points: int, seed: int) -> dict:
     def first_figure(response):  # the first layout in progress that the server sent for the left pane
         body = response.request.post_data or ""
         if (not received and response.status == 200 and "_dash-update-component" in response.url
-                and '"left-interim-store"' in body and "left-graph.figure" in body):
+                and '"left-interim-store"' in body and "left-graph.figure" in body
+                and int(response.headers.get("content-length") or 0) > 20_000):  # a figure, not a title
             timing = response.request.timing
             received.append((timing["startTime"] + timing["responseEnd"]) / 1000)
 
@@ -177,7 +178,9 @@ def time_threshold(page) -> dict:
             "threshold_map_drawn_s": median(drawn)}
 
 
-def time_click(page) -> float:
+def time_click(page) -> dict:
+    """Seconds from a click on a point to: the detail panel's content received from the server,
+    the image received, and the image shown (which waits for both maps to ring the sample)."""
     x, y = page.evaluate("""() => {
         const gd = document.querySelector('#left-graph .js-plotly-plot');
         const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
@@ -185,11 +188,27 @@ def time_click(page) -> float:
         return [r.left + xa._offset + xa.l2p(t.x[i]), r.top + ya._offset + ya.l2p(t.y[i])]; }""")
     page.mouse.move(x, y)
     page.wait_for_timeout(500)
+    arrived = {}
+
+    def on_response(response):
+        timing = response.request.timing
+        at = (timing["startTime"] + timing["responseEnd"]) / 1000
+        if "/image/" in response.url:
+            arrived.setdefault("image", at)
+        elif '"output":"detail.children"' in (response.request.post_data or ""):
+            arrived.setdefault("detail", at)
+
+    page.on("response", on_response)
+    clicked_at = time.time()
     started = time.perf_counter()
     page.mouse.click(x, y)
     page.wait_for_function("() => { const i = document.querySelector('#detail img');"
-                           " return i && i.complete && i.naturalWidth > 0; }", timeout=30_000)
-    return time.perf_counter() - started
+                           " return i && i.complete && i.naturalWidth > 0; }", timeout=60_000)
+    shown = time.perf_counter() - started
+    page.remove_listener("response", on_response)
+    return {"click_detail_received_s": round(arrived["detail"] - clicked_at, 3) if "detail" in arrived else None,
+            "click_image_received_s": round(arrived["image"] - clicked_at, 3) if "image" in arrived else None,
+            "click_image_shown_s": round(shown, 3)}
 
 
 def image_route_latency(url: str, sample_ids: list[str], clients: int = 8, per_client: int = 100) -> dict:
@@ -248,7 +267,7 @@ def main() -> int:
                 timing.update(time_threshold(page))
                 result["sizes"][str(size)] = timing
                 page.screenshot(path=str(workdir / f"tsne_{size}.png"))
-            result["click_to_image_s"] = round(time_click(page), 3)
+            result.update(time_click(page))
             browser.close()
         result["image_route"] = image_route_latency(url, sample_ids)
     finally:
@@ -264,7 +283,8 @@ def main() -> int:
               f"{timing['threshold_table_s']:>20}{timing['threshold_map_patch_s']:>13}"
               f"{timing['threshold_map_drawn_s']:>13}   {timing['title']}")
     route = result["image_route"]
-    print(f"page load {result['page_load_s']}s; click to image {result['click_to_image_s']}s; image route p50 "
+    print(f"page load {result['page_load_s']}s; click: detail received {result['click_detail_received_s']}s, image "
+          f"received {result['click_image_received_s']}s, image shown {result['click_image_shown_s']}s; image route p50 "
           f"{route['p50_ms']} ms, p95 {route['p95_ms']} ms ({route['requests']} requests, 8 clients); server peak "
           f"RSS {result['server_peak_rss_mb']} MB (all processes); cpu cores: {os.cpu_count()}; screenshots in {workdir}")
     print(json.dumps(result))

@@ -7,6 +7,7 @@ wires them to the app; the projection runs as a Dash background callback with pr
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 
@@ -27,6 +28,7 @@ from pipeline.projection import METHOD_LABELS, check_params
 
 INTERIM_EVERY_S = 0.8  # at most this often a t-SNE layout in progress goes to the browser
 PROGRESS_POLL_MS = 400  # how often the page asks a running job for progress
+JOB_NICENESS = 10  # the projection job's CPU priority below the server's (os.nice increment)
 
 
 # -- view functions (pure apart from reading the cache) --------------------------------------
@@ -270,6 +272,9 @@ def register(app, data: DashboardData, manager) -> None:
         prevent_initial_call=True,
     )
     def run_projection(set_progress, n_clicks, left, right, datasets, method, *raw):
+        # This runs in the job's own process: yield the CPU to the web server (threshold,
+        # clicks, drawing the layouts in progress) and to a browser on the same machine.
+        os.nice(JOB_NICENESS)
         return run_projection_job(data, set_progress, {"left": left, "right": right}, datasets, method, raw)
 
     for side in ids.SIDES:
