@@ -2,7 +2,7 @@
 
     python bench/projection.py [--n 20000] [--dim 768] [--skip-sklearn] [--trust-sample 4000]
 
-- ours: `pipeline.projection.tsne_layout` (openTSNE: PCA to 50 dims, PCA init, Annoy
+- ours: `pipeline.projection.tsne_layout` (openTSNE: PCA to 50 dims, PCA init, exact
   neighbours, FFT gradients, learning rate N/12), 750 iterations;
 - baseline: `sklearn.manifold.TSNE(random_state=42)` on the same matrix (its defaults);
 - quality: `sklearn.manifold.trustworthiness` (10 neighbours) of both layouts on the same
