@@ -5,9 +5,10 @@
 Builds a tiled cache of the largest size from a real one (bench/bigcache.py), serves it
 with `python app.py --no-demo`, and in Debian's Chromium (Playwright) measures, per size:
 seconds from pressing Run to the first points of that run on screen and to the final
-t-SNE layout, and the time a threshold change takes to update the metrics table. Then a
-click on a point until its image has loaded, and the image route's p50/p95 latency under
-8 concurrent clients. Peak memory is the largest resident set among the server's
+t-SNE layout, and the time a threshold change takes to update the metrics table; one pan
+step of a pane (a pan/zoom frame) and, as this browser's floor, a bare Plotly scattergl
+plot of as many points without the app. Then a click on a point until its image has
+loaded, and the image route's p50/p95 latency under 8 concurrent clients. Peak memory is the largest resident set among the server's
 processes. Prints a table, then one JSON line last. Never passes or fails on time.
 """
 
@@ -146,7 +147,9 @@ def time_projection(page, points: int, seed: int) -> dict:
             "points_shown": page.evaluate(POINTS_JS, "left"), "title": page.inner_text("#left-pane-title")}
 
 
-RINGS_JS = "() => document.querySelector('#left-graph .js-plotly-plot')._fullData[1].name"
+# The rings trace's x array: a threshold Patch replaces it (even when the count stays the same).
+RINGS_MARK_JS = "() => { window.__rings = document.querySelector('#left-graph .js-plotly-plot')._fullData[1].x; }"
+RINGS_NEW_JS = "() => document.querySelector('#left-graph .js-plotly-plot')._fullData[1].x !== window.__rings"
 
 
 def time_threshold(page) -> dict:
@@ -159,7 +162,8 @@ def time_threshold(page) -> dict:
     thumb = page.locator("#left-threshold [role=slider]")
     is_patch = lambda r: "_dash-update-component" in r.url and '"left-graph.figure' in (r.request.post_data or "")  # noqa: E731
     for key in ("ArrowRight", "ArrowRight", "ArrowLeft", "ArrowLeft", "ArrowRight", "ArrowRight"):
-        before, before_rings = page.inner_text("#left-metrics-table"), page.evaluate(RINGS_JS)
+        before = page.inner_text("#left-metrics-table")
+        page.evaluate(RINGS_MARK_JS)
         thumb.focus()
         with page.expect_response(is_patch, timeout=30_000) as response:
             pressed_ms = time.time() * 1000
@@ -170,12 +174,51 @@ def time_threshold(page) -> dict:
             table.append(time.perf_counter() - started)
         timing = response.value.request.timing
         patch.append((timing["startTime"] + timing["responseEnd"] - pressed_ms) / 1000)
-        page.wait_for_function(f"(b) => ({RINGS_JS})() !== b", arg=before_rings, timeout=30_000, polling=10)
+        page.wait_for_function(RINGS_NEW_JS, timeout=30_000, polling=10)
         drawn.append(time.perf_counter() - started)
         page.wait_for_timeout(300)
     median = lambda v: round(float(np.median(v)), 3)  # noqa: E731
     return {"threshold_table_s": median(table), "threshold_map_patch_s": median(patch),
             "threshold_map_drawn_s": median(drawn)}
+
+
+PAN_JS = """async (side) => {
+    const gd = document.querySelector('#' + side + '-graph .js-plotly-plot');
+    const frame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    const [a, b] = gd._fullLayout.xaxis.range, step = (b - a) * 0.02, times = [];
+    for (let i = 1; i <= 7; i++) {
+        const t0 = performance.now();
+        await Plotly.relayout(gd, {'xaxis.range': [a + i * step, b + i * step]});
+        await frame();
+        times.push(performance.now() - t0);
+    }
+    await Plotly.relayout(gd, {'xaxis.autorange': true});
+    await frame();
+    times.sort((p, q) => p - q);
+    return times[3] / 1000; }"""
+
+BARE_PLOT_JS = """async (n) => {
+    const div = document.createElement('div');
+    div.style.cssText = 'position:fixed;left:0;top:0;width:480px;height:400px;z-index:-1';
+    document.body.appendChild(div);
+    const x = new Float32Array(n), y = new Float32Array(n);
+    for (let i = 0; i < n; i++) { x[i] = Math.random(); y[i] = Math.random(); }
+    const t0 = performance.now();
+    await Plotly.newPlot(div, [{type: 'scattergl', mode: 'markers', x: x, y: y, marker: {size: 6}}],
+                         {margin: {l: 0, r: 0, t: 0, b: 0}});
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    const drawn = (performance.now() - t0) / 1000;
+    Plotly.purge(div);
+    div.remove();
+    return drawn; }"""
+
+
+def time_browser_floor(page, points: int) -> dict:
+    """What this browser's WebGL costs, whatever the app does: one pan step of the left pane
+    (an axis-range change, median of 7: a pan or zoom frame) and, as a baseline in the same page,
+    a bare `Plotly.newPlot` of `points` random scattergl points (one trace, no app code)."""
+    return {"pan_frame_s": round(page.evaluate(PAN_JS, "left"), 3),
+            "bare_scattergl_draw_s": round(page.evaluate(BARE_PLOT_JS, points), 3)}
 
 
 def time_click(page) -> dict:
@@ -265,6 +308,7 @@ def main() -> int:
             for n, size in enumerate(sizes):
                 timing = time_projection(page, size, seed=1000 + n)
                 timing.update(time_threshold(page))
+                timing.update(time_browser_floor(page, size))
                 result["sizes"][str(size)] = timing
                 page.screenshot(path=str(workdir / f"tsne_{size}.png"))
             result.update(time_click(page))
@@ -276,12 +320,14 @@ def main() -> int:
         process.wait(30)
 
     print(f"{'points':>8}{'first points: received s':>26}{'drawn s':>9}{'left final s':>14}{'both final s':>14}"
-          f"{'threshold: table s':>20}{'map patch s':>13}{'map drawn s':>13}")
+          f"{'threshold: table s':>20}{'map patch s':>13}{'map drawn s':>13}{'pan frame s':>13}"
+          f"{'bare plot s':>13}")
     for size, timing in result["sizes"].items():
         print(f"{size:>8}{timing['first_points_received_s']!s:>26}{timing['first_points_s']:>9}"
               f"{timing['left_final_s']:>14}{timing['both_final_s']:>14}"
               f"{timing['threshold_table_s']:>20}{timing['threshold_map_patch_s']:>13}"
-              f"{timing['threshold_map_drawn_s']:>13}   {timing['title']}")
+              f"{timing['threshold_map_drawn_s']:>13}{timing['pan_frame_s']:>13}"
+              f"{timing['bare_scattergl_draw_s']:>13}   {timing['title']}")
     route = result["image_route"]
     print(f"page load {result['page_load_s']}s; click: detail received {result['click_detail_received_s']}s, image "
           f"received {result['click_image_received_s']}s, image shown {result['click_image_shown_s']}s; image route p50 "

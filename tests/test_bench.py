@@ -46,3 +46,11 @@ def test_threshold_bench_runs():
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["n"] == 3000
+
+
+def test_browser_draw_bench_times_every_variant_in_chromium():
+    result = run_bench("browser_draw.py", "--n", "500", "--repeat", "1")
+    assert result["n"] == 500 and 0 < result["ringed"] < 500
+    assert set(result["variants"]) == {"full", "no symbols", "no colour scale", "no hover data", "no rings",
+                                       "no legend entries", "bare"}
+    assert all(v["draw_s"] > 0 and v["pan_s"] > 0 for v in result["variants"].values())
