@@ -104,18 +104,29 @@ class DashboardData:
         key = ("scores", checkpoint, self.identity(checkpoint), tuple(sorted(datasets)))
         return self._memo.get(key, lambda: PaneScores.from_frame(self.predictions(checkpoint, datasets)))
 
+    def _strata(self, datasets: list[str]) -> pd.Series:
+        """"dataset|label" per sample of `datasets`, indexed by sample_id in sorted order."""
+        def build():
+            samples = self.reader.samples(sorted(datasets), columns=["sample_id", "dataset", "label"])
+            samples = samples.sort_values("sample_id", kind="stable")
+            strata = (samples["dataset"].astype(str) + "|" + samples["label"].astype(str)).to_numpy(object)
+            return pd.Series(strata, index=pd.Index(samples["sample_id"].to_numpy(object), dtype=object))
+
+        return self._memo.get(("strata", tuple(sorted(datasets))), build)
+
     def sampled_ids(self, datasets: list[str], max_points: int, seed: int) -> np.ndarray:
         """The sample ids to project: stratified by dataset x label, the same for both panes."""
         key = ("sample", tuple(sorted(datasets)), int(max_points), int(seed))
 
         def choose():
-            samples = self.reader.samples(sorted(datasets), columns=["sample_id", "dataset", "label"])
-            samples = samples.sort_values("sample_id", kind="stable").reset_index(drop=True)
-            strata = samples["dataset"].astype(str) + "|" + samples["label"].astype(str)
-            chosen = stratified_sample(strata.to_numpy(), max_points, seed)
-            return samples["sample_id"].to_numpy()[chosen]
+            strata = self._strata(datasets)
+            return strata.index.to_numpy()[stratified_sample(strata.to_numpy(), max_points, seed)]
 
         return self._memo.get(key, choose)
+
+    def strata(self, ids: np.ndarray, datasets: list[str]) -> np.ndarray:
+        """"dataset|label" of each of `ids` (what sampling and t-SNE's fitted subset are stratified by)."""
+        return self._strata(datasets).reindex(pd.Index(ids, dtype=object)).fillna("?").to_numpy(object)
 
     # -- layouts --------------------------------------------------------------------------
     def layout_key(self, checkpoint: str, datasets: list[str], method: str, params: dict) -> str:
@@ -205,7 +216,7 @@ class DashboardData:
                     {"sample_id": ids, "x": layout[:, 0], "y": layout[:, 1]})
                 progress(fraction, message, frame)
 
-        xy = project(embeddings, method, progress=report, **params)
+        xy = project(embeddings, method, progress=report, strata=self.strata(ids, datasets), **params)
         self.save_layout(key, ids, xy, {"checkpoint": checkpoint, "method": method,
                                         "datasets": ",".join(sorted(datasets)), "params": repr(params)})
         return pd.DataFrame({"sample_id": ids, "x": xy[:, 0], "y": xy[:, 1]})

@@ -40,8 +40,8 @@ METHOD_PARAMETERS = {
     "pca": ("standardize", "max_points", "seed"),
 }
 EARLY_EXAGGERATION = 12.0
-# Above this many points t-SNE is fitted on a random subset and the rest are placed with
-# `transform`: 100k points then take about as long as 25k (see BENCHMARKS.md).
+# Above this many points t-SNE is fitted on a (stratified) subset and the rest are placed
+# with `transform`: 100k points then take about as long as 25k (see BENCHMARKS.md).
 FIT_POINTS = 25_000
 EARLY_EXAGGERATION_ITER = 250
 # PCA (the layout and t-SNE's pre-reduction) is fitted on at most this many random rows.
@@ -50,7 +50,7 @@ PCA_FIT_ROWS = 20_000
 # 8.5 s instead of 10.5 s, KL divergence 2.700 vs 2.689, same trustworthiness (BENCHMARKS.md).
 FFT_INTS_IN_INTERVAL = 2
 # Bump when a change to this module changes layouts, so saved layouts are not reused.
-LAYOUT_VERSION = "3"
+LAYOUT_VERSION = "4"
 
 Progress = Callable[[float, str, "np.ndarray | None"], object]
 
@@ -175,6 +175,7 @@ def tsne_layout(
     progress: Progress | None = None,
     progress_every: int = 25,
     fit_points: int = FIT_POINTS,
+    strata=None,
     _return_embedding: bool = False,
 ) -> np.ndarray:
     """t-SNE of X (n, d) -> (n, 2) float32, reporting its layout every `progress_every` iterations.
@@ -182,7 +183,9 @@ def tsne_layout(
     The first report (fraction ~0.05) is the PCA layout, so a caller can show points at once.
     Above `fit_points` rows, t-SNE is fitted on a random `fit_points` of them and the rest are
     placed into that map with openTSNE's `transform` (their neighbours among the fitted
-    points), which keeps 100k points within minutes on a laptop.
+    points), which keeps 100k points within minutes on a laptop. With `strata` (one label
+    per row, e.g. "dataset|label") that subset is stratified, so a small source is fitted
+    in proportion (at least one point) rather than by chance.
     `n_iter` counts all iterations, the 250 of early exaggeration included (as scikit-learn's
     `max_iter`). `perplexity` must be below (n - 1) / 3.
     """
@@ -211,7 +214,8 @@ def tsne_layout(
     from openTSNE.initialization import rescale
 
     if n > fit_points:
-        return _fit_then_transform(reduced, initial, fit_points, perplexity, n_iter, random_state, n_jobs,
+        fitted = fit_subset(n, fit_points, random_state, strata)
+        return _fit_then_transform(reduced, initial, fitted, perplexity, n_iter, random_state, n_jobs,
                                    progress, progress_every)
 
     affinities = PerplexityBasedNN(
@@ -243,12 +247,22 @@ def tsne_layout(
     return embedding if _return_embedding else layout
 
 
-def _fit_then_transform(reduced, initial, fit_points, perplexity, n_iter, random_state, n_jobs, progress,
-                        progress_every) -> np.ndarray:
-    """Fit on a random subset, then place the other points with openTSNE's transform."""
-    n = reduced.shape[0]
+def fit_subset(n: int, fit_points: int, random_state: int, strata=None) -> np.ndarray:
+    """Sorted indices of the rows t-SNE is fitted on when there are more than `fit_points`:
+    stratified by `strata` when given (see `stratified_sample`), else uniformly at random."""
+    if strata is not None:
+        strata = np.asarray(strata)
+        if strata.shape != (n,):
+            raise ValueError(f"strata must hold one label per row ({n}), got shape {strata.shape}")
+        return stratified_sample(strata, fit_points, random_state)
     rng = np.random.default_rng(random_state)
-    fitted = np.sort(rng.choice(n, size=fit_points, replace=False))
+    return np.sort(rng.choice(n, size=min(fit_points, n), replace=False))
+
+
+def _fit_then_transform(reduced, initial, fitted, perplexity, n_iter, random_state, n_jobs, progress,
+                        progress_every) -> np.ndarray:
+    """Fit on the rows `fitted`, then place the other points with openTSNE's transform."""
+    n, fit_points = reduced.shape[0], len(fitted)
     rest = np.setdiff1d(np.arange(n), fitted)
     layout = initial.astype(np.float32).copy()
     scale = None
@@ -275,14 +289,17 @@ def _fit_then_transform(reduced, initial, fit_points, perplexity, n_iter, random
     return layout
 
 
-def project(X, method: str, *, progress: Progress | None = None, n_jobs: int = -1, **params) -> np.ndarray:
-    """Dispatch to pca_layout or tsne_layout with checked parameters (max_points is ignored here)."""
+def project(X, method: str, *, progress: Progress | None = None, n_jobs: int = -1, strata=None,
+            **params) -> np.ndarray:
+    """Dispatch to pca_layout or tsne_layout with checked parameters (max_points is ignored here;
+    `strata` stratifies t-SNE's fitted subset above FIT_POINTS rows)."""
     checked = check_params(method, **params)
     if method == "pca":
         return pca_layout(X, standardize=checked["standardize"], random_state=checked["seed"], progress=progress)
     return tsne_layout(
         X, perplexity=checked["perplexity"], n_iter=checked["n_iter"], pca_dims=checked["pca_dims"],
         standardize=checked["standardize"], random_state=checked["seed"], n_jobs=n_jobs, progress=progress,
+        strata=strata,
     )
 
 

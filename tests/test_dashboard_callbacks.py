@@ -275,3 +275,15 @@ def test_empty_and_other_version_caches_read_well(dash_cache, tmp_path):  # noqa
     missing = subprocess.run([sys.executable, "app.py", "--cache-dir", str(tmp_path / "nothing"), "--no-demo"],
                              cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "no cache.json" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_strata_follow_the_ids_given_in_any_order(dash_data):  # noqa: F811
+    datasets = dash_data.reader.datasets()
+    samples = dash_data.reader.samples(datasets, columns=["sample_id", "dataset", "label"])
+    ids = samples["sample_id"].to_numpy(object)[::-1][:50]
+    expected = (samples.set_index("sample_id").loc[ids, "dataset"].astype(str) + "|"
+                + samples.set_index("sample_id").loc[ids, "label"].astype(str)).to_numpy(object)
+    assert list(dash_data.strata(ids, datasets)) == list(expected)
+    assert len(set(expected)) > 1
+    chosen = dash_data.sampled_ids(datasets, 40, 0)
+    assert len(chosen) == 40 and set(chosen) <= set(samples["sample_id"])

@@ -173,3 +173,27 @@ def test_large_inputs_are_fitted_on_a_subset_and_the_rest_placed():
     rest = np.setdiff1d(np.arange(1500), fitted)
     knn = KNeighborsClassifier(5).fit(layout[fitted], labels[fitted])
     assert knn.score(layout[rest], labels[rest]) > 0.9
+
+
+def test_fitted_subset_is_stratified_when_strata_are_given():
+    from pipeline.projection import fit_subset
+
+    strata = np.array(["big"] * 900 + ["mid"] * 96 + ["tiny"] * 4)
+    chosen = fit_subset(1000, 100, 0, strata)
+    assert len(chosen) == 100 and np.all(np.diff(chosen) > 0)
+    counts = {name: int((strata[chosen] == name).sum()) for name in ("big", "mid", "tiny")}
+    assert counts["tiny"] >= 1 and abs(counts["big"] - 90) <= 1 and abs(counts["mid"] - 10) <= 1
+    # without strata: uniform at random, reproducible for a seed
+    assert np.array_equal(fit_subset(1000, 100, 3), fit_subset(1000, 100, 3))
+    assert not np.array_equal(fit_subset(1000, 100, 3), fit_subset(1000, 100, 4))
+    with pytest.raises(ValueError, match="one label per row"):
+        fit_subset(1000, 100, 0, strata[:10])
+
+
+def test_tsne_with_strata_fits_a_stratified_subset_and_places_every_point():
+    X, labels = blobs(n=900, d=20)
+    strata = np.where(np.arange(900) < 6, "rare", labels.astype(str))
+    layout = tsne_layout(X, perplexity=15, n_iter=250, fit_points=300, strata=strata)
+    assert layout.shape == (900, 2) and np.isfinite(layout).all()
+    same = project(X, "tsne", perplexity=15, n_iter=250, strata=strata)  # below FIT_POINTS strata change nothing
+    assert np.array_equal(same, project(X, "tsne", perplexity=15, n_iter=250))
