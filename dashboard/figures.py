@@ -50,7 +50,7 @@ ROC_DRAWN_POINTS = 400
 _LABEL_SCALE = [[0, REAL_COLOR], [0.5, REAL_COLOR], [0.5, FAKE_COLOR], [1, FAKE_COLOR]]
 _CORRECT_SCALE = [[0, CORRECT_COLOR], [0.5, CORRECT_COLOR], [0.5, WRONG_COLOR], [1, WRONG_COLOR]]
 _PROB_SCALE = [[0, "rgba(65,157,120,0.75)"], [0.5, "rgba(190,190,190,0.6)"], [1, "rgba(244,97,151,0.75)"]]
-_HOVER = "<b>%{customdata}</b><br>%{text}<br>predicted FAKE at prob_fake ≥ {threshold:.2f}<extra></extra>"
+_HOVER = "<b>%{customdata}</b><br>%{text}<br>predicted <b>%{hovertext}</b> (FAKE at prob_fake ≥ {threshold:.2f})<extra></extra>"
 
 
 def typed_array(values) -> dict:
@@ -168,7 +168,7 @@ def scatter_figure(
     )
     if hover:
         main.update(customdata=shown["sample_id"].to_numpy(dtype=object), text=hover_text(shown),
-                    hovertemplate=_hover(threshold))
+                    hovertext=_pred_names(pred), hovertemplate=_hover(threshold))
     else:
         main.update(hoverinfo="skip")
     wx, wy = _wrong_xy(shown, pred)
@@ -205,11 +205,12 @@ def selected_xy(points: pd.DataFrame, selected: str | None) -> tuple[list, list]
 
 
 def threshold_patch(points: pd.DataFrame, *, threshold: float, color_by: str, labels_shown=(0, 1)) -> Patch:
-    """What a threshold change alters in scatter_figure: predictions, colours, rings."""
+    """What a threshold change alters in scatter_figure: predictions (in the hover), colours, rings."""
     shown = shown_points(points, labels_shown)
     pred = _predictions(shown, threshold)
     patch = Patch()
     patch["data"][MAIN]["hovertemplate"] = _hover(threshold)
+    patch["data"][MAIN]["hovertext"] = _pred_names(pred)
     if color_by == "correct":
         patch["data"][MAIN]["marker"]["color"] = typed_array(pred != shown["label"].to_numpy())
     wx, wy = _wrong_xy(shown, pred)

@@ -205,6 +205,11 @@ def test_clicking_a_point_shows_its_image_in_the_detail_panel(page):
         return out; }""", [x, y])
     assert sample_id in near
     page.mouse.move(x, y)
+    # the hover names the sample, its label and prob_fake, and its prediction at the threshold
+    page.wait_for_function("() => { const h = document.querySelector('#left-graph .hoverlayer .hovertext');"
+                           " return h && /predicted (FAKE|REAL)/.test(h.textContent); }", timeout=10_000)
+    hover = page.evaluate("() => document.querySelector('#left-graph .hoverlayer .hovertext').textContent")
+    assert any(i in hover for i in near) and "prob_fake" in hover, hover
     page.wait_for_timeout(300)
     page.mouse.click(x, y)
     page.wait_for_selector("#detail img", timeout=15_000)

@@ -59,6 +59,8 @@ def test_scatter_main_trace_carries_every_point_with_its_symbol_label_and_hover(
                             f" · {row['dataset']}")
     assert "%{customdata}" in main.hovertemplate and "%{text}" in main.hovertemplate
     assert "0.50" in main.hovertemplate and "0.70" in scatter_figure(points, threshold=0.7).data[MAIN].hovertemplate
+    assert "%{hovertext}" in main.hovertemplate
+    assert list(main.hovertext) == ["FAKE" if p >= 0.5 else "REAL" for p in points["prob_fake"]]
 
 
 def test_symbol_codes_cover_every_symbol_used():
@@ -121,6 +123,9 @@ def test_threshold_patch_equals_a_rebuilt_figure():
     ops = {tuple(op["location"]): op["params"]["value"] for op in patch["operations"]}
     rebuilt = as_dict(scatter_figure(points, threshold=0.7, color_by="correct"))["data"]
     assert ops[("data", MAIN, "hovertemplate")] == rebuilt[MAIN]["hovertemplate"]
+    # each point's prediction at the new threshold, shown in its hover
+    assert ops[("data", MAIN, "hovertext")] == rebuilt[MAIN]["hovertext"]
+    assert ops[("data", MAIN, "hovertext")] == ["FAKE" if p >= 0.7 else "REAL" for p in points["prob_fake"]]
     assert decoded(ops[("data", MAIN, "marker", "color")]) == decoded(rebuilt[MAIN]["marker"]["color"])
     np.testing.assert_allclose(decoded(ops[("data", WRONG, "x")]), decoded(rebuilt[WRONG]["x"]), rtol=1e-6)
     np.testing.assert_allclose(decoded(ops[("data", WRONG, "y")]), decoded(rebuilt[WRONG]["y"]), rtol=1e-6)
