@@ -29,6 +29,24 @@ from pipeline.projection import METHOD_LABELS, check_params
 INTERIM_EVERY_S = 0.8  # at most this often a t-SNE layout in progress goes to the browser
 PROGRESS_POLL_MS = 400  # how often the page asks a running job for progress
 JOB_NICENESS = 10  # the projection job's CPU priority below the server's (os.nice increment)
+# Rings the clicked sample in both maps only once the detail panel shows its image (or after
+# 1.5 s): redrawing two 100k-point WebGL maps blocks the page for seconds in a browser without
+# a GPU, and the image, which the user asked for, would wait behind it. Repeats of the same
+# selection (the panel also changes with the thresholds) are not passed on.
+RING_AFTER_IMAGE_JS = """async function(children, selected) {
+    selected = selected || null;
+    if (selected === (window.fakescopeRinged || null)) { return window.dash_clientside.no_update; }
+    if (selected) {
+        const deadline = performance.now() + 1500;
+        while (performance.now() < deadline) {
+            const img = Array.from(document.querySelectorAll('#detail img')).find((i) => i.alt === selected);
+            if (img && img.complete) { break; }
+            await new Promise((resolve) => setTimeout(resolve, 15));
+        }
+    }
+    window.fakescopeRinged = selected;
+    return selected;
+}"""
 
 
 # -- view functions (pure apart from reading the cache) --------------------------------------
@@ -289,6 +307,9 @@ def register(app, data: DashboardData, manager) -> None:
         click = ctx.triggered[0]["value"] if ctx.triggered else None
         return selected_from_click(click)
 
+    app.clientside_callback(RING_AFTER_IMAGE_JS, Output(ids.SELECTED_SHOWN, "data"), Input(ids.DETAIL, "children"),
+                            State(ids.SELECTED, "data"), prevent_initial_call=True)
+
     @app.callback(
         Output(ids.DETAIL, "children"),
         Input(ids.SELECTED, "data"),
@@ -443,7 +464,7 @@ def _register_pane(app, data: DashboardData, side: str) -> None:
 
     @app.callback(
         Output(P(ids.GRAPH), "figure", allow_duplicate=True),
-        Input(ids.SELECTED, "data"),
+        Input(ids.SELECTED_SHOWN, "data"),
         State(P(ids.LAYOUT_STORE), "data"),
         prevent_initial_call=True,
     )

@@ -25,6 +25,7 @@ PARAMS_ROW_TSNE = "params-tsne"
 
 # Detail panel, ROC, selection
 SELECTED = "selected-sample"
+SELECTED_SHOWN = "selected-shown"  # the selected sample once its image is in the detail panel: rings follow
 RUN_RESULT = "run-result"        # {"finished": time, "failed": {layout key: message}} of the last run
 DETAIL = "detail"
 ROC = "roc"

@@ -180,6 +180,7 @@ def page(cache_dir: str, checkpoints: list[str], defaults: tuple, dataset_opts: 
         navbar(cache_dir),
         dbc.Container(body, fluid=True, className="pb-4"),
         dcc.Store(id=ids.SELECTED),
+        dcc.Store(id=ids.SELECTED_SHOWN),
         dcc.Store(id=ids.RUN_RESULT),
     ])
 

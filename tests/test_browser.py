@@ -224,6 +224,21 @@ def test_clicking_a_point_shows_its_image_in_the_detail_panel(page):
         document.querySelector('#' + s + '-graph .js-plotly-plot')._fullData[2]._length === 1)""")
     page.screenshot(path=str(SHOTS / "04_clicked_point.png"))
     assert clicked in near  # the point clicked, or one drawn over it
+    ring_on_clicked = """(id) => ['left', 'right'].every(s => {
+        const t = document.querySelector('#' + s + '-graph .js-plotly-plot')._fullData;
+        const i = Array.from(t[0].customdata).indexOf(id);
+        return t[2]._length === 1 && t[2].x[0] === t[0].x[i] && t[2].y[0] === t[0].y[i]; })"""
+    assert page.evaluate(ring_on_clicked, clicked)
+    # another point: the image changes, then the rings move to it in both panes
+    x2, y2 = page.evaluate("""() => {
+        const gd = document.querySelector('#left-graph .js-plotly-plot');
+        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect(), t = gd._fullData[0];
+        return [r.left + xa._offset + xa.l2p(t.x[40]), r.top + ya._offset + ya.l2p(t.y[40])]; }""")
+    page.mouse.click(x2, y2)
+    page.wait_for_function("(b) => { const i = document.querySelector('#detail img'); return i && i.alt !== b; }",
+                           arg=clicked, timeout=15_000)
+    second = page.get_attribute("#detail img", "alt")
+    page.wait_for_function(ring_on_clicked, arg=second, timeout=15_000)
 
 
 def test_moving_the_threshold_changes_the_metrics_table(page, dash_cache):  # noqa: F811
