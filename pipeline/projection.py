@@ -181,8 +181,8 @@ def tsne_layout(
     """t-SNE of X (n, d) -> (n, 2) float32, reporting its layout every `progress_every` iterations.
 
     The first report (fraction ~0.05) is the PCA layout, so a caller can show points at once.
-    Above `fit_points` rows, t-SNE is fitted on a random `fit_points` of them and the rest are
-    placed into that map with openTSNE's `transform` (their neighbours among the fitted
+    Above `fit_points` rows, t-SNE is fitted on `fit_points` of them (`fit_subset`) and the rest
+    are placed into that map with openTSNE's `transform` (their neighbours among the fitted
     points), which keeps 100k points within minutes on a laptop. With `strata` (one label
     per row, e.g. "dataset|label") that subset is stratified, so a small source is fitted
     in proportion (at least one point) rather than by chance.
