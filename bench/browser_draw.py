@@ -78,7 +78,7 @@ def variant(full: dict, name: str) -> dict:
             main["marker"].pop(key, None)
         main["marker"]["color"] = "rgba(65,157,120,0.5)"
     if name in ("no hover data", "bare"):
-        for key in ("text", "customdata", "hovertemplate"):
+        for key in ("text", "customdata", "hovertext", "hovertemplate"):
             main.pop(key, None)
         main["hoverinfo"] = "skip"
     if name in ("no rings", "bare"):
