@@ -80,9 +80,14 @@ def lookup_layout(data: DashboardData, checkpoint, datasets, method, params: dic
     return store
 
 
+def _running(store: dict | None, interim: dict | None) -> bool:
+    """Whether `interim` is the t-SNE in progress of the layout this pane waits for."""
+    return bool(interim and store and interim.get("key") and interim.get("key") == store.get("pending_key"))
+
+
 def pane_points(data: DashboardData, store: dict | None, interim: dict | None = None):
     """The points of a pane's layout (or of the t-SNE in progress), or (None, message)."""
-    if interim and store and interim.get("key") and interim.get("key") == store.get("pending_key"):
+    if _running(store, interim):
         xy = data.load_interim(interim["key"])
         if xy is None:
             return None, store.get("message", "No layout yet: press Run projection.")
@@ -103,9 +108,9 @@ def pane_points(data: DashboardData, store: dict | None, interim: dict | None = 
 
 
 def _title(points, store, interim) -> str:
-    running = interim is not None and interim.get("key") == (store or {}).get("pending_key")
     method = METHOD_LABELS.get((store or {}).get("method") or (interim or {}).get("method"), "")
-    return f"{method} of {len(points):,} points" + (f" — {interim.get('message', '')}" if running else "")
+    progress = f" — {interim.get('message', '')}" if _running(store, interim) else ""
+    return f"{method} of {len(points):,} points{progress}"
 
 
 def pane_figure(data: DashboardData, store, interim, color_by, labels_shown, threshold, selected):
@@ -116,10 +121,9 @@ def pane_figure(data: DashboardData, store, interim, color_by, labels_shown, thr
     if points.empty:
         return message_figure("None of the projected samples have predictions for this checkpoint."), ""
     title = _title(points, store, interim)
-    running = interim is not None and interim.get("key") == (store or {}).get("pending_key")
     fig = scatter_figure(points, threshold=float(threshold), color_by=color_by, labels_shown=labels_shown or [],
                          selected=selected, revision=(store or {}).get("key") or (interim or {}).get("key"),
-                         hover=not running)
+                         hover=not _running(store, interim))
     return fig, title
 
 
@@ -128,8 +132,7 @@ def interim_view(data: DashboardData, interim, store, color_by, labels_shown, th
 
     The first layout of a run draws the whole figure; later ones, while the pane still shows
     that run (`drawn` is its key), only move the points (`positions_patch`)."""
-    if not (interim and store and interim.get("key") and interim.get("key") == store.get("pending_key")) or \
-            interim.get("done") or data.paths.projection(interim["key"]).exists():
+    if not _running(store, interim) or interim.get("done") or data.paths.projection(interim["key"]).exists():
         return no_update, no_update, no_update  # not this pane's run, or its final layout is saved
     points, _ = pane_points(data, store, interim)
     if points is None or points.empty:

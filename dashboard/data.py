@@ -216,7 +216,8 @@ class DashboardData:
                     {"sample_id": ids, "x": layout[:, 0], "y": layout[:, 1]})
                 progress(fraction, message, frame)
 
-        xy = project(embeddings, method, progress=report, strata=self.strata(ids, datasets), **params)
+        strata = self.strata(ids, datasets) if method == "tsne" else None  # PCA uses every row alike
+        xy = project(embeddings, method, progress=report, strata=strata, **params)
         self.save_layout(key, ids, xy, {"checkpoint": checkpoint, "method": method,
                                         "datasets": ",".join(sorted(datasets)), "params": repr(params)})
         return pd.DataFrame({"sample_id": ids, "x": xy[:, 0], "y": xy[:, 1]})

@@ -41,10 +41,7 @@ def test_embeddings_bench_reads_back_every_layout():
 
 
 def test_threshold_bench_runs():
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "threshold.py"), "--n", "3000"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_bench("threshold.py", "--n", "3000")
     assert result["n"] == 3000
 
 
