@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -13,25 +13,39 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 TMP_PREFIX = ".tmp-"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+
+
+# This process's temporaries that may exist on disk. A signal can land between a file's
+# creation and the `try` that would remove it (or inside `tempfile.mkstemp` itself), so
+# an interrupted run removes what is listed here instead of trusting the unwinding alone.
+_LIVE: set[Path] = set()
 
 
 @contextmanager
-def atomic_path(path: Path):
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+def atomic_path(path: Path, suffix: str | None = None):
+    """Yield a temporary path beside `path` (not yet created); rename it onto `path` only if
+    the block succeeds. `suffix` defaults to the target's."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    tmp = path.parent / f"{TMP_PREFIX}{secrets.token_hex(8)}{path.suffix if suffix is None else suffix}"
+    _LIVE.add(tmp)  # listed before anything can create it
     try:
-        yield Path(tmp)
-        # mkstemp makes files private (0600); cache files are for every reader of the folder.
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        yield tmp
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    finally:
+        tmp.unlink(missing_ok=True)  # a no-op once renamed
+        _LIVE.discard(tmp)
+
+
+def remove_own_temporaries() -> int:
+    """Delete the temporaries this process has open (call when a run is interrupted); return how many."""
+    count = 0
+    for tmp in list(_LIVE):
+        if tmp.exists():
+            tmp.unlink(missing_ok=True)
+            count += 1
+        _LIVE.discard(tmp)
+    return count
 
 
 def write_json(path: Path, data) -> None:

@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import UserError
+from cache.io import remove_own_temporaries
+from pipeline.errors import UserError, sigterm_as_interrupt
 
 
 @dataclass(frozen=True)
@@ -124,11 +125,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="full: the demo (about 2 minutes); tiny: seconds, for tests")
     parser.add_argument("--force", action="store_true", help="delete an earlier demo under --out first")
     args = parser.parse_args(argv)
+    sigterm_as_interrupt()
     try:
         build_demo(args.out, profile=args.profile, force=args.force)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        remove_own_temporaries()
+        print("interrupted: run the same command again to build the demo.", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,12 +24,13 @@ import numpy as np
 import pyarrow as pa
 
 from cache import CacheError, CachePaths, SCHEMA_VERSION, resolve_cache_dir
-from cache.io import read_file_metadata, read_json, remove_stale_temporaries, write_json, write_table
+from cache.io import (read_file_metadata, read_json, remove_own_temporaries, remove_stale_temporaries, write_json,
+                      write_table)
 from cache.reader import CacheReader
 from cache.schema import ERRORS_SCHEMA, SAMPLES_SCHEMA, predictions_schema
 from pipeline import PIPELINE_VERSION
 from pipeline.distributed import rank_from_env
-from pipeline.errors import UserError
+from pipeline.errors import UserError, sigterm_as_interrupt
 from pipeline.metrics import format_table, metrics_by_group, suggested_thresholds
 from pipeline.preprocess import DEFAULT_MAX_PIXELS
 from pipeline.shards import ShardIndex, discover_shards, drop_duplicate_keys, index_shard
@@ -513,13 +513,8 @@ def _quiet(message: str) -> None:
     pass
 
 
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
-    # SIGTERM unwinds like Ctrl-C, so temporaries are removed and no partial file stays.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    sigterm_as_interrupt()
     try:
         options = parse_options(argv)
         run(options)
@@ -527,6 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        remove_own_temporaries()  # the unwinding misses a file whose creation the signal interrupted
         print("interrupted: finished shards are kept; run the same command again to complete.", file=sys.stderr)
         return 130
     return 0

@@ -19,15 +19,15 @@ from __future__ import annotations
 import functools
 import io
 import json
-import os
 import tarfile
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from cache.io import atomic_path
 
 
 @dataclass(frozen=True)
@@ -359,18 +359,11 @@ def _member(name: str, data: bytes) -> tuple[tarfile.TarInfo, io.BytesIO]:
 
 def _write_tar_atomic(path: Path, members: list[tuple[str, bytes]]) -> None:
     """Write an uncompressed tar to a temporary name beside `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     # A suffix other than .tar: a shard finder globbing *.tar never sees a half-written file.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with atomic_path(path, suffix=".tmp") as tmp:
+        with tarfile.open(tmp, mode="w", format=tarfile.PAX_FORMAT) as tar:
             for name, data in members:
                 tar.addfile(*_member(name, data))
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; shards are shared data
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _split_code(split: str) -> int:
