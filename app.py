@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 
 from cache import CacheError, CachePaths, resolve_cache_dir
+from cache.io import remove_own_temporaries
 from cache.reader import check_cache_version
 from dashboard.app import create_app
-from pipeline.errors import UserError
+from pipeline.errors import UserError, sigterm_as_interrupt
 
 __all__ = ["create_app", "main", "server"]
 
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--debug", action="store_true", help="Dash debug mode (reloader off)")
     args = parser.parse_args(argv)
 
+    sigterm_as_interrupt()
     cache_dir = resolve_cache_dir(args.cache_dir)
     try:
         if not CachePaths(cache_dir).cache_json.exists() and not args.no_demo:
@@ -57,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     except (CacheError, UserError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        remove_own_temporaries()
+        print("interrupted: run the same command again to build the demo.", file=sys.stderr)
+        return 130
     app = create_app(cache_dir)
     print(f"fakescope: serving {cache_dir} on http://{args.host}:{args.port}/", flush=True)
     app.run(host=args.host, port=args.port, debug=args.debug, use_reloader=False)
