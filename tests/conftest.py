@@ -14,6 +14,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 from helpers import simple_shard, vit_checkpoint  # noqa: E402
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item (rep_setup, rep_call), for fixtures that explain failures."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
 @pytest.fixture(scope="session")
 def small_cache(tmp_path_factory) -> Path:
     """A cache with checkpoints v4 and v5 over 3 datasets x 2 test shards (real files).

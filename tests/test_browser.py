@@ -77,6 +77,27 @@ def server(dash_cache):  # noqa: F811
     log.close()
 
 
+@pytest.fixture(autouse=True)
+def explain_failure(request, dash_cache):  # noqa: F811
+    """On a failed browser test: a screenshot, and the server log's tail in the report."""
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is None or not report.failed or "page" not in request.fixturenames:
+        return
+    page = request.getfixturevalue("page")
+    try:
+        page.screenshot(path=str(SHOTS / f"failed_{request.node.name}.png"))
+        state = {part: page.inner_text(part) for part in ("#status", "#left-pane-title", "#right-pane-title")}
+    except Exception as exc:  # the page itself may be what broke
+        state = {"page": repr(exc)}
+    log = dash_cache.parent / "server.log"
+    lines = log.read_text().splitlines() if log.exists() else ["(no server log)"]
+    # everything but the access log, which would drown a traceback, and its last few requests
+    requests = [line for line in lines if ' HTTP/1.1" ' in line]
+    other = [line for line in lines if ' HTTP/1.1" ' not in line]
+    print(f"page state: {state}\nserver log:\n" + "\n".join(other[-60:] + requests[-8:]))
+
+
 @pytest.fixture(scope="module")
 def page(server):
     from playwright.sync_api import sync_playwright
@@ -146,13 +167,14 @@ def test_running_tsne_shows_progress_then_points(page):
     page.wait_for_function("() => document.getElementById('run').disabled", timeout=10_000)
     assert page.is_visible("#progress-row") and not page.is_disabled("#cancel")
     shot = False
-    deadline = time.time() + 120
+    # The job runs at low CPU priority: on a busy machine it can take many times its usual ~5 s.
+    deadline = time.time() + 300
     while not page.is_enabled("#run") and time.time() < deadline:
         if not shot and "iteration" in page.inner_text("#left-pane-title") and points_in(page, "left"):
             page.screenshot(path=str(SHOTS / "02_tsne_running.png"))
             shot = True
         time.sleep(0.1)
-    assert page.is_enabled("#run"), "the projection did not finish in 2 minutes"
+    assert page.is_enabled("#run"), "the projection did not finish in 5 minutes"
     events = page.evaluate("() => window.__events")
     progress = [float(v) for _, what, v in events if what == "progress" and v not in (None, "")]
     assert any(0 < v < 100 for v in progress), f"no progress between 0 and 100 was shown: {sorted(set(progress))}"
@@ -164,13 +186,8 @@ def test_running_tsne_shows_progress_then_points(page):
     assert left_final and any(t > left_final[0] for t in running["right"]), \
         f"the left pane did not show its final layout while the right one still ran: {events}"
     for side in ("left", "right"):
-        try:
-            page.wait_for_function(
-                f"() => document.querySelector('#{side}-pane-title').innerText === 't-SNE of 180 points'",
-                timeout=15_000)
-        except Exception:
-            page.screenshot(path=str(SHOTS / "failed_waiting_for_layout.png"))
-            raise AssertionError(f"{side}: {page.inner_text('#' + side + '-pane-title')!r} {page.inner_text('#status')!r}")
+        page.wait_for_function(
+            f"() => document.querySelector('#{side}-pane-title').innerText === 't-SNE of 180 points'", timeout=15_000)
         page.wait_for_function(f"() => document.querySelector('#{side}-graph .js-plotly-plot')._fullData[0]._length"
                                " === 180", timeout=15_000)
     assert "done" in page.inner_text("#status")
@@ -178,38 +195,42 @@ def test_running_tsne_shows_progress_then_points(page):
     assert not page.errors
 
 
+# Where to click in the left map: the point standing furthest from its nearest neighbour
+# (so the click cannot pick another), clear of the mode bar and the edges, not one of
+# `exclude`. Returns [page x, page y, sample_id, gap to its nearest neighbour in px].
+ISOLATED_POINT_JS = """(exclude) => {
+    const gd = document.querySelector('#left-graph .js-plotly-plot');
+    const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect(), t = gd._fullData[0];
+    const px = [], py = [];
+    for (let i = 0; i < t._length; i++) { px.push(xa.l2p(t.x[i])); py.push(ya.l2p(t.y[i])); }
+    let best = -1, bestGap = -1;
+    for (let i = 0; i < t._length; i++) {
+        if (exclude.includes(t.customdata[i])) continue;
+        if (py[i] < 40 || py[i] > ya._length - 10 || px[i] < 10 || px[i] > xa._length - 10) continue;
+        let gap = Infinity;
+        for (let j = 0; j < t._length; j++) if (j !== i) gap = Math.min(gap, Math.hypot(px[i] - px[j], py[i] - py[j]));
+        if (gap > bestGap) { bestGap = gap; best = i; }
+    }
+    return [r.left + xa._offset + px[best], r.top + ya._offset + py[best], t.customdata[best], bestGap]; }"""
+
+
 def test_clicking_a_point_shows_its_image_in_the_detail_panel(page):
     if points_in(page, "left") == 0:
         run_tsne(page, 250)
-        page.wait_for_function("() => !document.getElementById('run').disabled", timeout=120_000)
+        page.wait_for_function("() => !document.getElementById('run').disabled", timeout=300_000)
     page.wait_for_function("() => document.querySelector('#left-graph .js-plotly-plot')._fullData[0]._length > 0")
     # the final layout, not one in progress that is about to be replaced
     page.wait_for_function("() => /^t-SNE of [0-9,]+ points$/.test(document.querySelector('#left-pane-title')"
                            ".innerText)", timeout=30_000)
     page.wait_for_timeout(500)
-    x, y, sample_id = page.evaluate("""() => {
-        const gd = document.querySelector('#left-graph .js-plotly-plot');
-        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
-        const t = gd._fullData[0], i = 7;
-        return [r.left + xa._offset + xa.l2p(t.x[i]), r.top + ya._offset + ya.l2p(t.y[i]), t.customdata[i]];
-    }""")
-    # the ids of every point drawn within a marker's reach of the click (points can overlap)
-    near = page.evaluate("""([x, y]) => {
-        const gd = document.querySelector('#left-graph .js-plotly-plot');
-        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
-        const t = gd._fullData[0], out = [];
-        for (let i = 0; i < t._length; i++) {
-            const dx = r.left + xa._offset + xa.l2p(t.x[i]) - x, dy = r.top + ya._offset + ya.l2p(t.y[i]) - y;
-            if (dx * dx + dy * dy <= 36) out.push(t.customdata[i]);
-        }
-        return out; }""", [x, y])
-    assert sample_id in near
+    x, y, sample_id, gap = page.evaluate(ISOLATED_POINT_JS, [])
+    assert gap > 6, f"no point of the left map stands clear of the others ({gap:.1f} px)"
     page.mouse.move(x, y)
     # the hover names the sample, its label and prob_fake, and its prediction at the threshold
     page.wait_for_function("() => { const h = document.querySelector('#left-graph .hoverlayer .hovertext');"
                            " return h && /predicted (FAKE|REAL)/.test(h.textContent); }", timeout=10_000)
     hover = page.evaluate("() => document.querySelector('#left-graph .hoverlayer .hovertext').textContent")
-    assert any(i in hover for i in near) and "prob_fake" in hover, hover
+    assert sample_id in hover and "prob_fake" in hover, hover
     page.wait_for_timeout(300)
     page.mouse.click(x, y)
     page.wait_for_selector("#detail img", timeout=15_000)
@@ -223,21 +244,17 @@ def test_clicking_a_point_shows_its_image_in_the_detail_panel(page):
     page.wait_for_function("""() => ['left', 'right'].every(s =>
         document.querySelector('#' + s + '-graph .js-plotly-plot')._fullData[2]._length === 1)""")
     page.screenshot(path=str(SHOTS / "04_clicked_point.png"))
-    assert clicked in near  # the point clicked, or one drawn over it
+    assert clicked == sample_id
     ring_on_clicked = """(id) => ['left', 'right'].every(s => {
         const t = document.querySelector('#' + s + '-graph .js-plotly-plot')._fullData;
         const i = Array.from(t[0].customdata).indexOf(id);
         return t[2]._length === 1 && t[2].x[0] === t[0].x[i] && t[2].y[0] === t[0].y[i]; })"""
     assert page.evaluate(ring_on_clicked, clicked)
     # another point: the image changes, then the rings move to it in both panes
-    x2, y2 = page.evaluate("""() => {
-        const gd = document.querySelector('#left-graph .js-plotly-plot');
-        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect(), t = gd._fullData[0];
-        return [r.left + xa._offset + xa.l2p(t.x[40]), r.top + ya._offset + ya.l2p(t.y[40])]; }""")
+    x2, y2, second, _ = page.evaluate(ISOLATED_POINT_JS, [clicked])
     page.mouse.click(x2, y2)
-    page.wait_for_function("(b) => { const i = document.querySelector('#detail img'); return i && i.alt !== b; }",
-                           arg=clicked, timeout=15_000)
-    second = page.get_attribute("#detail img", "alt")
+    page.wait_for_function("(b) => { const i = document.querySelector('#detail img'); return i && i.alt === b; }",
+                           arg=second, timeout=15_000)
     page.wait_for_function(ring_on_clicked, arg=second, timeout=15_000)
 
 
