@@ -14,10 +14,10 @@ import pyarrow.parquet as pq
 
 TMP_PREFIX = ".tmp-"
 
-
-# This process's temporaries that may exist on disk. A signal can land between a file's
-# creation and the `try` that would remove it (or inside `tempfile.mkstemp` itself), so
-# an interrupted run removes what is listed here instead of trusting the unwinding alone.
+# This process's temporaries that may exist on disk. A signal can land where no `finally`
+# of ours runs (inside contextlib's own frames; with mkstemp, between creating the file
+# and the `try`: a CI run left one behind), so an interrupted run also removes what is
+# listed here instead of trusting the unwinding alone.
 _LIVE: set[Path] = set()
 
 
